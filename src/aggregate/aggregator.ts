@@ -1,0 +1,188 @@
+import type { CanonicalEvent } from '../events/event.js';
+import type { Logger } from '../logger.js';
+import { isRetriableDbError, type Db } from '../storage/db.js';
+import type { Batch, Transport } from '../transport/transport.js';
+import {
+  addDeadLetters,
+  addDrops,
+  applyRollups,
+  insertEventIds,
+  loadCheckpoint,
+  purgeEventIds,
+  saveCheckpoint,
+} from './apply.repo.js';
+import { unstorableReason } from './storable.js';
+
+export interface AggregatorOptions {
+  batchMaxEvents: number;
+  dedupWindowMs: number;
+  /** How often old dedup rows are purged. */
+  purgeEveryMs?: number;
+}
+
+export interface AggregatorStats {
+  batches: number;
+  counted: number;
+  duplicates: number;
+  late: number;
+  deadLettered: number;
+  lastBatchAt: number | undefined;
+  lastError: string | undefined;
+}
+
+export interface Aggregator {
+  start(): Promise<void>;
+  /** Stops after the batch in hand; with `drain`, first waits until the log is empty (or the deadline). */
+  stop(opts?: { drainUntil?: number }): Promise<void>;
+  stats(): AggregatorStats;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * consume → drop in-batch duplicates → insert event ids (ON CONFLICT DO NOTHING RETURNING) →
+ * roll up only the new events → one transaction with the checkpoint → then the log acks.
+ */
+export function createAggregator(deps: { db: Db; transport: Transport; log: Logger }, opts: AggregatorOptions): Aggregator {
+  const { db, transport } = deps;
+  const log = deps.log.child({ component: 'aggregator' });
+  const stats: AggregatorStats = {
+    batches: 0,
+    counted: 0,
+    duplicates: 0,
+    late: 0,
+    deadLettered: 0,
+    lastBatchAt: undefined,
+    lastError: undefined,
+  };
+  let stopping = false;
+  let consuming: Promise<void> | undefined;
+  let purgeTimer: NodeJS.Timeout | undefined;
+
+  /** One transaction: dedup rows, rollups, drops, dead letters and the checkpoint. */
+  async function applyOnce(events: CanonicalEvent[], checkpoint: Batch['checkpoint']): Promise<void> {
+    const now = Date.now();
+    const seen = new Set<string>();
+    const fresh: CanonicalEvent[] = [];
+    const dead: { event: unknown; reason: string }[] = [];
+    let duplicates = 0;
+    let late = 0;
+    for (const e of events) {
+      const reason = unstorableReason(e);
+      if (reason !== undefined) {
+        dead.push({ event: e, reason });
+      } else if (seen.has(e.event_id)) {
+        duplicates++;
+      } else if (e.ts < now - opts.dedupWindowMs) {
+        // Its dedup row may already be purged: counting it could count it twice.
+        late++;
+      } else {
+        seen.add(e.event_id);
+        fresh.push(e);
+      }
+    }
+    const counted = await db.transaction(async (tx) => {
+      const newIds = fresh.length > 0 ? await insertEventIds(tx, fresh) : new Set<string>();
+      const newEvents = newIds.size === fresh.length ? fresh : fresh.filter((e) => newIds.has(e.event_id));
+      duplicates += fresh.length - newEvents.length;
+      await applyRollups(tx, newEvents);
+      await addDeadLetters(tx, dead);
+      await addDrops(tx, now, { duplicate: duplicates, late, dead_letter: dead.length });
+      if (checkpoint) {
+        await saveCheckpoint(tx, checkpoint.name, checkpoint.position);
+      }
+      return newEvents.length;
+    });
+    stats.counted += counted;
+    stats.duplicates += duplicates;
+    stats.late += late;
+    stats.deadLettered += dead.length;
+  }
+
+  /** A data error (not retriable) is isolated by bisection; the poison event is dead-lettered. */
+  async function applyIsolating(events: CanonicalEvent[], checkpoint: Batch['checkpoint']): Promise<void> {
+    try {
+      await applyOnce(events, checkpoint);
+    } catch (err) {
+      if (isRetriableDbError(err)) {
+        throw err;
+      }
+      if (events.length === 1) {
+        const reason = `storage rejected the event: ${(err as Error).message}`;
+        log.warn({ eventId: events[0]!.event_id, reason }, 'dead-lettering an event');
+        await db.transaction(async (tx) => {
+          await addDeadLetters(tx, [{ event: events[0], reason }]);
+          await addDrops(tx, Date.now(), { dead_letter: 1 });
+          if (checkpoint) {
+            await saveCheckpoint(tx, checkpoint.name, checkpoint.position);
+          }
+        });
+        stats.deadLettered++;
+        return;
+      }
+      const mid = Math.ceil(events.length / 2);
+      await applyIsolating(events.slice(0, mid), undefined);
+      await applyIsolating(events.slice(mid), checkpoint);
+    }
+  }
+
+  async function handle(batch: Batch): Promise<void> {
+    let delay = 100;
+    for (;;) {
+      try {
+        await applyIsolating(batch.events, batch.checkpoint);
+        stats.batches++;
+        stats.lastBatchAt = Date.now();
+        stats.lastError = undefined;
+        return;
+      } catch (err) {
+        stats.lastError = (err as Error).message;
+        if (stopping) {
+          throw err;
+        }
+        log.error({ err, delayMs: delay, events: batch.events.length }, 'storage unavailable; batch not acknowledged, retrying');
+        await sleep(delay);
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  async function purge(): Promise<void> {
+    try {
+      const n = await purgeEventIds(db, Date.now() - opts.dedupWindowMs - 3_600_000);
+      if (n > 0) {
+        log.info({ purged: n }, 'purged dedup rows older than the window');
+      }
+    } catch (err) {
+      log.warn({ err }, 'dedup purge failed; will retry');
+    }
+  }
+
+  return {
+    async start() {
+      const checkpoint = await loadCheckpoint(db, transport.name);
+      consuming = transport.consume(handle, { checkpoint, maxBatchEvents: opts.batchMaxEvents });
+      consuming.catch((err: unknown) => log.error({ err }, 'consumer stopped'));
+      void purge();
+      purgeTimer = setInterval(() => void purge(), opts.purgeEveryMs ?? 600_000);
+      purgeTimer.unref();
+    },
+    async stop(o = {}) {
+      if (o.drainUntil !== undefined) {
+        while (pendingIn(transport) && Date.now() < o.drainUntil) {
+          await sleep(20);
+        }
+      }
+      stopping = true;
+      clearInterval(purgeTimer);
+      await transport.stopConsuming();
+      await consuming?.catch(() => undefined);
+    },
+    stats: () => ({ ...stats }),
+  };
+}
+
+const pendingIn = (t: Transport) => {
+  const s = t.stats();
+  return s.state === 'up' && (s.waiting > 0 || (s.bytes ?? 0) > 0);
+};

@@ -1,0 +1,110 @@
+import type { CanonicalEvent } from '../events/event.js';
+import { dayOf } from '../events/time.js';
+import type { Queryable } from '../storage/db.js';
+import { computeRollups, TABLES, type Row } from './rollup.js';
+
+const cmp = (a: Row, b: Row, n: number): number => {
+  for (let i = 0; i < n; i++) {
+    const x = String(a[i]);
+    const y = String(b[i]);
+    if (x !== y) {
+      return x < y ? -1 : 1;
+    }
+  }
+  return 0;
+};
+
+const columns = (rows: Row[], width: number): unknown[][] =>
+  Array.from({ length: width }, (_, i) => rows.map((r) => r[i]));
+
+/**
+ * Adds counter deltas with one statement per table. Rows go in sorted key order so that two
+ * workers touching the same rows lock them in the same order (no deadlocks).
+ */
+async function upsertCounters(tx: Queryable, key: string, rows: Row[]): Promise<void> {
+  const t = TABLES[key]!;
+  const n = t.keys.length;
+  rows.sort((a, b) => cmp(a, b, n));
+  const cols = [...t.keys.map((k) => k.name), ...t.counters];
+  const types = [...t.keys.map((k) => k.type), ...t.counters.map(() => 'int8')];
+  const sql =
+    `/* aggregate:upsert-${t.table} */ INSERT INTO ${t.table} (${cols.join(', ')}) ` +
+    `SELECT * FROM unnest(${types.map((ty, i) => `$${i + 1}::${ty}[]`).join(', ')}) ` +
+    `ON CONFLICT (${t.keys.map((k) => k.name).join(', ')}) DO UPDATE SET ` +
+    t.counters.map((c) => `${c} = ${t.table}.${c} + EXCLUDED.${c}`).join(', ');
+  await tx.query(sql, columns(rows, cols.length));
+}
+
+/** Inserts the event ids; returns the ids that were new (the others were seen before). */
+export async function insertEventIds(tx: Queryable, events: CanonicalEvent[]): Promise<Set<string>> {
+  const ids = events.map((e) => e.event_id);
+  const ts = events.map((e) => new Date(e.ts).toISOString());
+  const r = await tx.query<{ event_id: string }>(
+    '/* aggregate:dedup */ INSERT INTO event_ids (event_id, ts) SELECT * FROM unnest($1::text[], $2::timestamptz[]) ON CONFLICT DO NOTHING RETURNING event_id',
+    [ids, ts],
+  );
+  return new Set(r.rows.map((row) => row.event_id));
+}
+
+export async function applyRollups(tx: Queryable, events: CanonicalEvent[]): Promise<void> {
+  const { deltas, users } = computeRollups(events);
+  for (const key of [...deltas.keys()].sort()) {
+    await upsertCounters(tx, key, [...deltas.get(key)!.values()]);
+  }
+  if (users.size > 0) {
+    const rows = [...users.values()].sort((a, b) => cmp(a, b, 3));
+    await tx.query(
+      '/* aggregate:users */ INSERT INTO site_daily_users (site_id, day, user_key) SELECT * FROM unnest($1::text[], $2::date[], $3::text[]) ON CONFLICT DO NOTHING',
+      columns(rows, 3),
+    );
+  }
+}
+
+export async function addDrops(tx: Queryable, now: number, drops: Record<string, number>): Promise<void> {
+  const reasons = Object.keys(drops).filter((r) => drops[r]! > 0).sort();
+  if (reasons.length === 0) {
+    return;
+  }
+  await tx.query(
+    '/* aggregate:drops */ INSERT INTO drop_ledger (day, reason, events) SELECT $1::date, * FROM unnest($2::text[], $3::int8[]) ON CONFLICT (day, reason) DO UPDATE SET events = drop_ledger.events + EXCLUDED.events',
+    [dayOf(now), reasons, reasons.map((r) => drops[r])],
+  );
+}
+
+export async function addDeadLetters(
+  tx: Queryable,
+  items: { event: unknown; reason: string }[],
+): Promise<void> {
+  if (items.length === 0) {
+    return;
+  }
+  await tx.query(
+    '/* aggregate:dead-letter */ INSERT INTO dead_letters (event_id, reason, payload) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])',
+    [
+      items.map((i) => {
+        const id = (i.event as { event_id?: unknown } | null)?.event_id;
+        return typeof id === 'string' ? id.replace(/\u0000/g, '') : null;
+      }),
+      items.map((i) => i.reason.replace(/\u0000/g, '')),
+      // JSON.stringify escapes NUL as \u0000 text, which a text column accepts.
+      items.map((i) => JSON.stringify(i.event) ?? 'undefined'),
+    ],
+  );
+}
+
+export async function saveCheckpoint(tx: Queryable, name: string, position: string): Promise<void> {
+  await tx.query(
+    '/* aggregate:checkpoint */ INSERT INTO consumer_checkpoints (name, position, updated_at) VALUES ($1, $2, now()) ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()',
+    [name, position],
+  );
+}
+
+export async function loadCheckpoint(db: Queryable, name: string): Promise<string | undefined> {
+  const r = await db.query<{ position: string }>('SELECT position FROM consumer_checkpoints WHERE name = $1', [name]);
+  return r.rows[0]?.position;
+}
+
+export async function purgeEventIds(db: Queryable, olderThan: number): Promise<number> {
+  const r = await db.query('/* aggregate:purge */ DELETE FROM event_ids WHERE ts < $1', [new Date(olderThan).toISOString()]);
+  return r.rowCount;
+}

@@ -1,0 +1,42 @@
+/** One catalogue of coded errors; the HTTP error handler maps them to `{ error: { code, message } }`. */
+export interface FieldError {
+  index?: number;
+  field: string;
+  message: string;
+}
+
+export class AppError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly statusCode: number,
+    readonly details?: FieldError[],
+    readonly retryAfterS?: number,
+  ) {
+    super(message);
+  }
+}
+
+export const invalidEvents = (details: FieldError[]) =>
+  new AppError('INVALID_EVENT', `${details.length} validation error(s); nothing was accepted`, 400, details);
+
+export const invalidParameter = (field: string, message: string) =>
+  new AppError('INVALID_PARAMETER', `${field}: ${message}`, 400, [{ field, message }]);
+
+export const tooManyEvents = (n: number, max: number) =>
+  new AppError('TOO_MANY_EVENTS', `${n} events in one request; the maximum is ${max}`, 413);
+
+/** The log refused the write (overload or unavailable): the client should retry later. */
+export const logUnavailable = (message: string, retryAfterS = 1) =>
+  new AppError('LOG_UNAVAILABLE', message, 503, undefined, retryAfterS);
+
+/** Infrastructure failure; `retriable` tells the aggregator whether to back off and retry. */
+export class InfraError extends Error {
+  constructor(
+    message: string,
+    readonly retriable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

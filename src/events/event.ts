@@ -1,0 +1,71 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+/** Limits of the canonical event (design.md, "The canonical event"). */
+export const LIMITS = {
+  eventId: 128,
+  type: 64,
+  id: 128,
+  url: 2048,
+  user: 256,
+  propsBytes: 4096,
+  propKey: 128,
+} as const;
+
+export const TYPE_PATTERN = /^[a-z0-9_.:-]{1,64}$/;
+
+export const ID_FIELDS = ['site_id', 'ad_id', 'ad_unit_id', 'campaign_id', 'creative_id', 'account_id'] as const;
+export const URL_FIELDS = ['path', 'url', 'referrer'] as const;
+export const USER_FIELDS = ['user_id', 'visitor_id'] as const;
+
+const str = (max: number) => Type.String({ minLength: 1, maxLength: max });
+
+/** The canonical event as a client sends it. Used for docs; `normalize.ts` is the validator. */
+export const EventInput = Type.Object(
+  {
+    event_id: Type.Optional(str(LIMITS.eventId)),
+    type: Type.String({ pattern: TYPE_PATTERN.source }),
+    site_id: Type.Optional(str(LIMITS.id)),
+    ad_id: Type.Optional(str(LIMITS.id)),
+    ad_unit_id: Type.Optional(str(LIMITS.id)),
+    campaign_id: Type.Optional(str(LIMITS.id)),
+    creative_id: Type.Optional(str(LIMITS.id)),
+    account_id: Type.Optional(str(LIMITS.id)),
+    path: Type.Optional(str(LIMITS.url)),
+    url: Type.Optional(str(LIMITS.url)),
+    referrer: Type.Optional(str(LIMITS.url)),
+    user_id: Type.Optional(str(LIMITS.user)),
+    visitor_id: Type.Optional(str(LIMITS.user)),
+    ts: Type.Optional(Type.Union([Type.String(), Type.Number()])),
+    props: Type.Optional(
+      Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()])),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type EventInput = Static<typeof EventInput>;
+
+/**
+ * The event as it travels through the log: validated, normalised and enriched.
+ * `ts` and `received_at` are epoch milliseconds (UTC). `vh` is the cookieless visitor hash,
+ * present only when neither `user_id` nor `visitor_id` is.
+ */
+export interface CanonicalEvent {
+  event_id: string;
+  type: string;
+  ts: number;
+  received_at: number;
+  site_id?: string;
+  ad_id?: string;
+  ad_unit_id?: string;
+  campaign_id?: string;
+  creative_id?: string;
+  account_id?: string;
+  path?: string;
+  url?: string;
+  referrer?: string;
+  user_id?: string;
+  visitor_id?: string;
+  vh?: string;
+  ua?: string;
+  props?: Record<string, string | number | boolean | null>;
+}

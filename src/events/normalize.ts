@@ -1,0 +1,211 @@
+import { createHash } from 'node:crypto';
+import type { FieldError } from '../errors.js';
+import { dayOf, parseTimestamp } from './time.js';
+import { uuidv7 } from './uuidv7.js';
+import { ID_FIELDS, LIMITS, TYPE_PATTERN, URL_FIELDS, USER_FIELDS, type CanonicalEvent } from './event.js';
+
+/** What the edge knows about the request an event came in. */
+export interface RequestContext {
+  now: number;
+  userAgent?: string | undefined;
+  ip?: string | undefined;
+}
+
+export interface NormalizeOptions {
+  dedupWindowMs: number;
+  maxFutureMs: number;
+  /** Secret mixed into the cookieless visitor hash; rotates daily by mixing in the date. */
+  visitorSalt: string;
+}
+
+export type NormalizeResult = { ok: true; event: CanonicalEvent } | { ok: false; errors: FieldError[] };
+
+const KNOWN = new Set<string>([
+  'event_id',
+  'type',
+  'ts',
+  'props',
+  ...ID_FIELDS,
+  ...URL_FIELDS,
+  ...USER_FIELDS,
+]);
+const UA_MAX = 512;
+
+// PostgreSQL text cannot hold NUL; refusing it here keeps a poison event out of the log.
+const hasNul = (s: string) => s.includes('\u0000');
+
+function checkString(
+  raw: Record<string, unknown>,
+  field: string,
+  max: number,
+  errors: FieldError[],
+  index: number,
+): string | undefined {
+  const v = raw[field];
+  if (v === undefined || v === null) {
+    return undefined;
+  }
+  if (typeof v !== 'string') {
+    errors.push({ index, field, message: 'must be a string' });
+    return undefined;
+  }
+  if (v.length === 0 || v.length > max) {
+    errors.push({ index, field, message: `must be 1 to ${max} characters long` });
+    return undefined;
+  }
+  if (hasNul(v)) {
+    errors.push({ index, field, message: 'must not contain NUL characters' });
+    return undefined;
+  }
+  return v;
+}
+
+/** `path` from the given path, else from `url`; query string and fragment removed. */
+function pathOf(path: string | undefined, url: string | undefined): string | undefined {
+  let p = path;
+  if (p === undefined && url !== undefined) {
+    try {
+      p = new URL(url, 'http://x').pathname;
+    } catch {
+      p = undefined;
+    }
+  }
+  if (p === undefined) {
+    return undefined;
+  }
+  const cut = p.search(/[?#]/);
+  p = cut >= 0 ? p.slice(0, cut) : p;
+  return p.length === 0 ? '/' : p;
+}
+
+function parseTs(v: unknown, ctx: RequestContext, opts: NormalizeOptions, index: number, errors: FieldError[]) {
+  if (v === undefined || v === null) {
+    return ctx.now;
+  }
+  let ms: number | undefined;
+  if (typeof v === 'number') {
+    ms = Number.isInteger(v) ? v : undefined;
+  } else if (typeof v === 'string') {
+    ms = /^\d{10,16}$/.test(v) ? Number(v) : parseTimestamp(v);
+  }
+  if (ms === undefined) {
+    errors.push({
+      index,
+      field: 'ts',
+      message: 'must be an ISO-8601 timestamp with Z or an offset, or epoch milliseconds',
+    });
+    return ctx.now;
+  }
+  if (ms > ctx.now + opts.maxFutureMs) {
+    errors.push({ index, field: 'ts', message: `is more than ${opts.maxFutureMs} ms in the future` });
+  } else if (ms < ctx.now - opts.dedupWindowMs) {
+    errors.push({
+      index,
+      field: 'ts',
+      message: `is older than the dedup window (${opts.dedupWindowMs / 86_400_000} days)`,
+    });
+  }
+  return ms;
+}
+
+function checkProps(v: unknown, index: number, errors: FieldError[]) {
+  if (v === undefined || v === null) {
+    return undefined;
+  }
+  if (typeof v !== 'object' || Array.isArray(v)) {
+    errors.push({ index, field: 'props', message: 'must be a flat object' });
+    return undefined;
+  }
+  const props = v as Record<string, unknown>;
+  for (const [k, val] of Object.entries(props)) {
+    const t = typeof val;
+    if (val !== null && t !== 'string' && t !== 'number' && t !== 'boolean') {
+      errors.push({ index, field: `props.${k}`, message: 'must be a string, number, boolean or null' });
+      return undefined;
+    }
+    if (k.length > LIMITS.propKey || hasNul(k) || (t === 'string' && hasNul(val as string))) {
+      errors.push({ index, field: `props.${k}`, message: 'has a key over 128 characters or a NUL' });
+      return undefined;
+    }
+  }
+  const size = Buffer.byteLength(JSON.stringify(props));
+  if (size > LIMITS.propsBytes) {
+    errors.push({ index, field: 'props', message: `is ${size} bytes serialised; the maximum is ${LIMITS.propsBytes}` });
+    return undefined;
+  }
+  return props as CanonicalEvent['props'];
+}
+
+/** Cookieless daily visitor hash: the IP never leaves this function. */
+export function visitorHash(salt: string, day: string, siteId: string, ip: string, ua: string): string {
+  return createHash('sha256').update(`${salt}|${day}|${siteId}|${ip}|${ua}`).digest('base64url').slice(0, 22);
+}
+
+/** Validates one raw event and turns it into the canonical event, or lists every error. */
+export function normalizeEvent(
+  raw: unknown,
+  index: number,
+  ctx: RequestContext,
+  opts: NormalizeOptions,
+): NormalizeResult {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    return { ok: false, errors: [{ index, field: '', message: 'must be an object' }] };
+  }
+  const r = raw as Record<string, unknown>;
+  const errors: FieldError[] = [];
+  for (const key of Object.keys(r)) {
+    if (!KNOWN.has(key)) {
+      errors.push({ index, field: key, message: 'is not a field of the canonical event' });
+    }
+  }
+  const type = r.type;
+  if (typeof type !== 'string' || !TYPE_PATTERN.test(type)) {
+    errors.push({ index, field: 'type', message: 'is required: 1-64 characters of [a-z0-9_.:-]' });
+  }
+  const event: CanonicalEvent = { event_id: '', type: type as string, ts: 0, received_at: ctx.now };
+  const eventId = checkString(r, 'event_id', LIMITS.eventId, errors, index);
+  for (const f of ID_FIELDS) {
+    const v = checkString(r, f, LIMITS.id, errors, index);
+    if (v !== undefined) {
+      event[f] = v;
+    }
+  }
+  for (const f of URL_FIELDS) {
+    const v = checkString(r, f, LIMITS.url, errors, index);
+    if (v !== undefined) {
+      event[f] = v;
+    }
+  }
+  for (const f of USER_FIELDS) {
+    const v = checkString(r, f, LIMITS.user, errors, index);
+    if (v !== undefined) {
+      event[f] = v;
+    }
+  }
+  event.ts = parseTs(r.ts, ctx, opts, index, errors);
+  const props = checkProps(r.props, index, errors);
+  if (type === 'page_view' && event.site_id === undefined) {
+    errors.push({ index, field: 'site_id', message: 'is required for page_view' });
+  }
+  if ((type === 'impression' || type === 'click') && event.ad_id === undefined && event.ad_unit_id === undefined) {
+    errors.push({ index, field: 'ad_id', message: `an ${type} needs ad_id or ad_unit_id` });
+  }
+  if (errors.length > 0) {
+    return { ok: false, errors };
+  }
+  event.event_id = eventId ?? uuidv7(ctx.now);
+  const path = pathOf(event.path, event.url);
+  if (path !== undefined) {
+    event.path = path;
+  }
+  if (props !== undefined) {
+    event.props = props;
+  }
+  if (ctx.userAgent) {
+    event.ua = ctx.userAgent.slice(0, UA_MAX);
+  }
+  if (event.site_id !== undefined && event.user_id === undefined && event.visitor_id === undefined) {
+    event.vh = visitorHash(opts.visitorSalt, dayOf(event.ts), event.site_id, ctx.ip ?? '', ctx.userAgent ?? '');
+  }
+  return { ok: true, event };
+}

@@ -1,0 +1,51 @@
+/** UTC bucket helpers. Buckets are computed here, never from a database session's time zone. */
+const DAY_MS = 86_400_000;
+
+export const dayOf = (ms: number): string => new Date(ms - (ms % DAY_MS)).toISOString().slice(0, 10);
+export const hourOf = (ms: number): string => new Date(ms - (ms % 3_600_000)).toISOString();
+export const minuteOf = (ms: number): string => new Date(ms - (ms % 60_000)).toISOString();
+
+const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** Parses a calendar date `YYYY-MM-DD` (UTC midnight, epoch ms); undefined when impossible. */
+export function parseDate(s: string): number | undefined {
+  const m = DATE_RE.exec(s);
+  if (!m) {
+    return undefined;
+  }
+  const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
+  return new Date(ms).toISOString().slice(0, 10) === s ? ms : undefined;
+}
+
+const ISO_RE =
+  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
+/**
+ * Parses an ISO-8601 timestamp that carries `Z` or an offset (a zone-less timestamp is
+ * ambiguous and refused), checking that the calendar fields are real (no 2026-02-30).
+ */
+export function parseTimestamp(s: string): number | undefined {
+  const m = ISO_RE.exec(s);
+  if (!m) {
+    return undefined;
+  }
+  const [, y, mo, d, h, mi, sec = '00', frac = '', zone = 'Z'] = m;
+  if (parseDate(`${y}-${mo}-${d}`) === undefined || Number(h) > 23 || Number(mi) > 59 || Number(sec) > 59) {
+    return undefined;
+  }
+  let offsetMin = 0;
+  if (zone.toUpperCase() !== 'Z') {
+    const digits = zone.slice(1).replace(':', '');
+    const oh = Number(digits.slice(0, 2));
+    const om = Number(digits.slice(2, 4));
+    if (oh > 23 || om > 59) {
+      return undefined;
+    }
+    offsetMin = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om);
+  }
+  const ms = frac ? Math.floor(Number(`0${frac}`) * 1000) : 0;
+  const utc = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec), ms);
+  return utc - offsetMin * 60_000;
+}
+
+export { DAY_MS };

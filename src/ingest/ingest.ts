@@ -1,0 +1,46 @@
+import type { CanonicalEvent } from '../events/event.js';
+import { normalizeEvent, type NormalizeOptions, type RequestContext } from '../events/normalize.js';
+import { invalidEvents, tooManyEvents, type FieldError } from '../errors.js';
+import type { Transport } from '../transport/transport.js';
+import type { DropCounter } from './drop-counter.js';
+
+export interface Ingest {
+  /**
+   * Validates every event (all-or-nothing), enriches and publishes them; resolves with their
+   * ids only once they are durable in the log. Throws AppError 400/413/503 otherwise.
+   */
+  accept(raw: unknown[], ctx: RequestContext): Promise<CanonicalEvent[]>;
+}
+
+export function createIngest(
+  deps: { transport: Transport; drops: DropCounter },
+  opts: NormalizeOptions & { maxEventsPerRequest: number },
+): Ingest {
+  return {
+    async accept(raw, ctx) {
+      if (raw.length > opts.maxEventsPerRequest) {
+        deps.drops.add('invalid', raw.length);
+        throw tooManyEvents(raw.length, opts.maxEventsPerRequest);
+      }
+      if (raw.length === 0) {
+        throw invalidEvents([{ field: 'events', message: 'must hold at least one event' }]);
+      }
+      const events: CanonicalEvent[] = new Array(raw.length);
+      let errors: FieldError[] | undefined;
+      for (let i = 0; i < raw.length; i++) {
+        const r = normalizeEvent(raw[i], i, ctx, opts);
+        if (r.ok) {
+          events[i] = r.event;
+        } else {
+          (errors ??= []).push(...r.errors);
+        }
+      }
+      if (errors) {
+        deps.drops.add('invalid', raw.length);
+        throw invalidEvents(errors);
+      }
+      await deps.transport.publish(events);
+      return events;
+    },
+  };
+}

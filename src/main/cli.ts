@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+import { existsSync } from 'node:fs';
+import { ConfigError, loadConfig } from '../config.js';
+import { createLogger } from '../logger.js';
+import { migrate } from '../storage/migrate.js';
+import { openDb } from './components.js';
+import { serve } from './serve.js';
+
+const USAGE = `usage: tally <command>
+  serve     API and aggregator in one process (default)
+  migrate   apply database migrations and exit`;
+
+async function main(argv: string[]): Promise<number> {
+  const command = argv[0] ?? 'serve';
+  if (existsSync('.env')) {
+    process.loadEnvFile('.env');
+  }
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`tally: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const log = createLogger(config.log);
+  switch (command) {
+    case 'serve': {
+      const running = await serve(config, log);
+      log.info({ port: config.http.port, dataDir: config.dataDir, db: running.db.kind, log: running.transport.name }, 'tally is serving');
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          log.info({ signal }, 'shutting down');
+          setTimeout(() => {
+            log.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown deadline passed; exiting');
+            process.exit(1);
+          }, config.shutdownTimeoutMs).unref();
+          running.close().then(resolve, (err: unknown) => {
+            log.error({ err }, 'shutdown failed');
+            process.exit(1);
+          });
+        };
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+      log.info('stopped');
+      return 0;
+    }
+    case 'migrate': {
+      const db = await openDb(config);
+      const r = await migrate(db);
+      log.info(r, 'migrations done');
+      await db.close();
+      return 0;
+    }
+    default:
+      process.stderr.write(`${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`tally: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

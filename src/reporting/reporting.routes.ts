@@ -1,0 +1,185 @@
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { invalidParameter } from '../errors.js';
+import { DAY_MS, dayOf, hourOf, minuteOf } from '../events/time.js';
+import { ErrorBody } from '../http/error-handler.js';
+import type { Queryable } from '../storage/db.js';
+import { dateRange, day, instant } from './params.js';
+import { AD_DIMENSIONS, adStats, type AdDimension } from './reports/ad-stats.js';
+import { deadLetters, dropsByReason } from './reports/pipeline.js';
+import { siteStats } from './reports/site-stats.js';
+import { siteTimeseries } from './reports/site-timeseries.js';
+
+export const MAX_TOP = 1000;
+export const MAX_SERIES_BUCKETS = 10_000;
+export const MAX_AD_ROWS = 10_000;
+export const MAX_AD_BUCKETS = 100_000;
+
+const SiteId = Type.String({ minLength: 1, maxLength: 128 });
+const DateParam = Type.String({ maxLength: 40 });
+const Errors = { 400: ErrorBody };
+
+const StatsQuery = Type.Object({
+  site_id: SiteId,
+  date: Type.Optional(DateParam),
+  from: Type.Optional(DateParam),
+  to: Type.Optional(DateParam),
+  top: Type.Integer({ minimum: 1, maximum: MAX_TOP, default: 10 }),
+});
+const StatsReply = Type.Object({
+  site_id: Type.String(),
+  from: Type.String(),
+  to: Type.String(),
+  total_views: Type.Integer(),
+  total_events: Type.Integer(),
+  unique_users: Type.Integer(),
+  top_paths: Type.Array(Type.Object({ path: Type.String(), views: Type.Integer() })),
+  events_by_type: Type.Record(Type.String(), Type.Integer()),
+});
+
+const SeriesQuery = Type.Object({
+  site_id: SiteId,
+  from: DateParam,
+  to: DateParam,
+  interval: Type.Union([Type.Literal('hour'), Type.Literal('day')], { default: 'day' }),
+});
+const SeriesReply = Type.Object({
+  site_id: Type.String(),
+  interval: Type.String(),
+  from: Type.String(),
+  to: Type.String(),
+  buckets: Type.Array(
+    Type.Object({
+      bucket: Type.String(),
+      views: Type.Integer(),
+      events: Type.Integer(),
+      unique_users: Type.Optional(Type.Integer()),
+    }),
+  ),
+});
+
+const Id = Type.Optional(Type.String({ minLength: 1, maxLength: 128 }));
+const AdsQuery = Type.Object({
+  from: DateParam,
+  to: DateParam,
+  interval: Type.Union([Type.Literal('minute'), Type.Literal('hour'), Type.Literal('day')], { default: 'hour' }),
+  group_by: Type.Union(AD_DIMENSIONS.map((d) => Type.Literal(d)), { default: 'ad_id' }),
+  ad_id: Id,
+  ad_unit_id: Id,
+  campaign_id: Id,
+  creative_id: Id,
+  account_id: Id,
+  limit: Type.Integer({ minimum: 1, maximum: MAX_AD_ROWS, default: 1000 }),
+});
+const AdsReply = Type.Object({
+  interval: Type.String(),
+  group_by: Type.String(),
+  from: Type.String(),
+  to: Type.String(),
+  rows: Type.Array(
+    Type.Object({
+      bucket: Type.String(),
+      group: Type.String(),
+      impressions: Type.Integer(),
+      clicks: Type.Integer(),
+      ctr: Type.Number(),
+    }),
+  ),
+});
+
+const DropsQuery = Type.Object({ from: Type.Optional(DateParam), to: Type.Optional(DateParam) });
+const DropsReply = Type.Object({ drops: Type.Record(Type.String(), Type.Integer()), total: Type.Integer() });
+const DeadQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) });
+const DeadReply = Type.Object({
+  total: Type.Integer(),
+  items: Type.Array(
+    Type.Object({
+      id: Type.Integer(),
+      failed_at: Type.String(),
+      event_id: Type.Union([Type.String(), Type.Null()]),
+      reason: Type.String(),
+      payload: Type.String(),
+    }),
+  ),
+});
+
+const BUCKET_MS = { minute: 60_000, hour: 3_600_000, day: DAY_MS } as const;
+const floorTo = { minute: minuteOf, hour: hourOf, day: (ms: number) => `${dayOf(ms)}T00:00:00.000Z` } as const;
+
+/** Reporting reads rollups only. */
+export function reportingRoutes(db: Queryable) {
+  return async (app: FastifyInstance) => {
+    app.get('/v1/stats', { schema: { querystring: StatsQuery, response: { 200: StatsReply, ...Errors } } }, async (req) => {
+      const q = req.query as Static<typeof StatsQuery>;
+      const { from, to } = dateRange(q);
+      return { site_id: q.site_id, from, to, ...(await siteStats(db, q.site_id, from, to, q.top)) };
+    });
+
+    app.get(
+      '/v1/stats/timeseries',
+      { schema: { querystring: SeriesQuery, response: { 200: SeriesReply, ...Errors } } },
+      async (req) => {
+        const q = req.query as Static<typeof SeriesQuery>;
+        const { from, to, days } = dateRange({ from: q.from, to: q.to });
+        const buckets = q.interval === 'day' ? days : days * 24;
+        if (buckets > MAX_SERIES_BUCKETS) {
+          throw invalidParameter('to', `${buckets} ${q.interval} buckets requested; the maximum is ${MAX_SERIES_BUCKETS}`);
+        }
+        const points = await siteTimeseries(db, q.site_id, day('from', from), day('to', to), q.interval);
+        return { site_id: q.site_id, interval: q.interval, from, to, buckets: points };
+      },
+    );
+
+    app.get('/v1/ads/stats', { schema: { querystring: AdsQuery, response: { 200: AdsReply, ...Errors } } }, async (req) => {
+      const q = req.query as Static<typeof AdsQuery>;
+      const fromMs = instant('from', q.from, false);
+      const toMs = instant('to', q.to, true);
+      if (fromMs > toMs) {
+        throw invalidParameter('from', `${q.from} is after to=${q.to}`);
+      }
+      const buckets = Math.floor((toMs - fromMs) / BUCKET_MS[q.interval]) + 1;
+      if (buckets > MAX_AD_BUCKETS) {
+        throw invalidParameter('to', `${buckets} ${q.interval} buckets requested; the maximum is ${MAX_AD_BUCKETS}: use a coarser interval or a shorter range`);
+      }
+      const filters: Partial<Record<AdDimension, string>> = {};
+      for (const d of AD_DIMENSIONS) {
+        if (q[d] !== undefined) {
+          filters[d] = q[d];
+        }
+      }
+      const rows = await adStats(db, {
+        interval: q.interval,
+        fromBucket: floorTo[q.interval](fromMs),
+        toBucket: floorTo[q.interval](toMs),
+        groupBy: q.group_by as AdDimension,
+        filters,
+        limit: q.limit,
+      });
+      if (rows.length > q.limit) {
+        throw invalidParameter(
+          'limit',
+          `the result has more than ${q.limit} rows; narrow from/to, add a filter, use a coarser interval or raise limit (at most ${MAX_AD_ROWS})`,
+        );
+      }
+      return { interval: q.interval, group_by: q.group_by, from: q.from, to: q.to, rows };
+    });
+
+    app.get('/v1/drops', { schema: { querystring: DropsQuery, response: { 200: DropsReply, ...Errors } } }, async (req) => {
+      const q = req.query as Static<typeof DropsQuery>;
+      if (q.from !== undefined) {
+        day('from', q.from);
+      }
+      if (q.to !== undefined) {
+        day('to', q.to);
+      }
+      const drops = await dropsByReason(db, q.from, q.to);
+      return { drops, total: Object.values(drops).reduce((a, b) => a + b, 0) };
+    });
+
+    app.get('/v1/dead-letters', { schema: { querystring: DeadQuery, response: { 200: DeadReply, ...Errors } } }, async (req) => {
+      const q = req.query as Static<typeof DeadQuery>;
+      return deadLetters(db, q.limit);
+    });
+
+  };
+}

@@ -1,0 +1,37 @@
+import type { Queryable } from '../../storage/db.js';
+
+export interface SiteStats {
+  total_views: number;
+  total_events: number;
+  unique_users: number;
+  top_paths: { path: string; views: number }[];
+  events_by_type: Record<string, number>;
+}
+
+/** Views, events, exact unique users (distinct over the whole range), top paths, counts per type. */
+export async function siteStats(db: Queryable, siteId: string, from: string, to: string, top: number): Promise<SiteStats> {
+  const args = [siteId, from, to];
+  const totals = await db.query<{ views: number; events: number }>(
+    '/* report:site-totals */ SELECT COALESCE(SUM(views), 0)::int8 AS views, COALESCE(SUM(events), 0)::int8 AS events FROM site_daily WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date',
+    args,
+  );
+  const users = await db.query<{ n: number }>(
+    '/* report:site-unique-users */ SELECT COUNT(DISTINCT user_key)::int8 AS n FROM site_daily_users WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date',
+    args,
+  );
+  const paths = await db.query<{ path: string; views: number }>(
+    '/* report:site-top-paths */ SELECT path, SUM(views)::int8 AS views FROM site_daily_paths WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date GROUP BY path ORDER BY views DESC, path ASC LIMIT $4',
+    [...args, top],
+  );
+  const types = await db.query<{ type: string; events: number }>(
+    '/* report:site-event-types */ SELECT type, SUM(events)::int8 AS events FROM site_daily_types WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date GROUP BY type ORDER BY type',
+    args,
+  );
+  return {
+    total_views: Number(totals.rows[0]?.views ?? 0),
+    total_events: Number(totals.rows[0]?.events ?? 0),
+    unique_users: Number(users.rows[0]?.n ?? 0),
+    top_paths: paths.rows.map((r) => ({ path: r.path, views: Number(r.views) })),
+    events_by_type: Object.fromEntries(types.rows.map((r) => [r.type, Number(r.events)])),
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * Embedded PostgreSQL (PGlite) on its own thread: a PGlite query blocks its thread for tens of
+ * milliseconds, which must never be the HTTP thread. Speaks a tiny request/response protocol.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { PGlite, type Transaction } from '@electric-sql/pglite';
+
+export type WorkerRequest =
+  | { id: number; op: 'query'; sql: string; params?: unknown[]; tx?: number }
+  | { id: number; op: 'begin' }
+  | { id: number; op: 'commit' | 'rollback'; tx: number }
+  | { id: number; op: 'close' };
+
+export type WorkerResponse =
+  | { id: number; ok: true; result: unknown }
+  | { id: number; ok: false; error: { message: string; code?: string } };
+
+interface OpenTx {
+  tx: Transaction;
+  finish: { resolve: () => void; reject: (e: Error) => void };
+  settled: Promise<unknown>;
+}
+
+const port = parentPort!;
+const { dataDir } = workerData as { dataDir: string };
+const db = await PGlite.create(dataDir);
+await db.exec("SET TIME ZONE 'UTC'");
+const txs = new Map<number, OpenTx>();
+let nextTx = 1;
+
+const plain = (rows: Record<string, unknown>[]) => {
+  for (const row of rows) {
+    for (const k in row) {
+      if (typeof row[k] === 'bigint') {
+        row[k] = Number(row[k]);
+      }
+    }
+  }
+  return rows;
+};
+
+async function handle(msg: WorkerRequest): Promise<unknown> {
+  switch (msg.op) {
+    case 'query': {
+      const target = msg.tx === undefined ? db : txs.get(msg.tx)?.tx;
+      if (!target) {
+        throw new Error(`transaction ${msg.tx} is not open`);
+      }
+      const r = await target.query<Record<string, unknown>>(msg.sql, msg.params);
+      return { rows: plain(r.rows), rowCount: r.affectedRows ?? r.rows.length };
+    }
+    case 'begin': {
+      const id = nextTx++;
+      return new Promise<number>((started, failed) => {
+        let finish!: OpenTx['finish'];
+        const done = new Promise<void>((resolve, reject) => (finish = { resolve, reject }));
+        const settled = db.transaction(async (tx) => {
+          txs.set(id, { tx, finish, settled });
+          started(id);
+          await done;
+        });
+        settled.catch((e: unknown) => failed(e));
+      });
+    }
+    case 'commit':
+    case 'rollback': {
+      const open = txs.get(msg.tx);
+      if (!open) {
+        throw new Error(`transaction ${msg.tx} is not open`);
+      }
+      txs.delete(msg.tx);
+      if (msg.op === 'commit') {
+        open.finish.resolve();
+        await open.settled;
+      } else {
+        open.finish.reject(new Error('rollback'));
+        await open.settled.catch(() => undefined);
+      }
+      return null;
+    }
+    case 'close':
+      await db.close();
+      return null;
+  }
+}
+
+port.on('message', (msg: WorkerRequest) => {
+  handle(msg).then(
+    (result) => port.postMessage({ id: msg.id, ok: true, result } satisfies WorkerResponse),
+    (err: unknown) => {
+      const e = err as { message?: string; code?: string };
+      port.postMessage({
+        id: msg.id,
+        ok: false,
+        error: { message: e.message ?? String(err), ...(e.code ? { code: e.code } : {}) },
+      } satisfies WorkerResponse);
+    },
+  );
+});
+port.postMessage({ id: 0, ok: true, result: 'ready' } satisfies WorkerResponse);

@@ -1,0 +1,347 @@
+import { mkdir, open, readFile, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CanonicalEvent } from '../events/event.js';
+import { logUnavailable } from '../errors.js';
+import type { Logger } from '../logger.js';
+import {
+  decodeRecord,
+  encodeRecord,
+  fsyncDir,
+  listSegments,
+  openSegment,
+  scanSegment,
+  segmentName,
+} from './segment-files.js';
+import type { Batch, ConsumeOptions, LogStats, Transport } from './transport.js';
+
+export interface EmbeddedLogOptions {
+  dir: string;
+  segmentBytes: number;
+  /** Bytes waiting for the next group commit before publishers get 503. */
+  maxPendingBytes: number;
+  /** Bytes written but not yet consumed before publishers get 503 (bounded disk use). */
+  maxUnconsumedBytes: number;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+const READ_CHUNK = 4 * 1024 * 1024;
+const CHECKPOINT_NAME = 'embedded';
+
+/**
+ * Append-only segment files with group commit: every publish that arrives while a flush is in
+ * progress joins the next one, so many requests share one write and one fdatasync.
+ * Replays from the consumer's committed position after a crash; consumed segments are deleted.
+ */
+export async function createEmbeddedLog(opts: EmbeddedLogOptions, log: Logger): Promise<Transport> {
+  await mkdir(opts.dir, { recursive: true });
+  await takeLock(opts.dir);
+  const segments = await listSegments(opts.dir);
+  if (segments.length === 0) {
+    segments.push(0);
+    await (await openSegment(opts.dir, 0, 'a')).close();
+    await fsyncDir(opts.dir);
+  }
+  const activeBase = segments[segments.length - 1]!;
+  let active = await openSegment(opts.dir, activeBase, 'r+');
+  const { validBytes } = await scanSegment(active);
+  const { size } = await active.stat();
+  if (size > validBytes) {
+    log.warn({ segment: segmentName(activeBase), dropped: size - validBytes }, 'truncating a torn write at the log tail');
+    await active.truncate(validBytes);
+    await active.datasync();
+  }
+  return new EmbeddedLog(opts, log, segments, active, activeBase + validBytes);
+}
+
+class EmbeddedLog implements Transport {
+  readonly name = 'embedded';
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private pendingEvents = 0;
+  private waiters: Waiter[] = [];
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+  private broken: Error | undefined;
+  /** Everything before `end` is durable. */
+  private end: number;
+  private consumerPos: number;
+  private waiting = 0;
+  private dataArrived: (() => void) | undefined;
+  private stopping = false;
+  private consuming: Promise<void> | undefined;
+  private readHandle: { base: number; fh: FileHandle } | undefined;
+
+  constructor(
+    private readonly opts: EmbeddedLogOptions,
+    private readonly log: Logger,
+    private readonly segments: number[],
+    private active: FileHandle,
+    end: number,
+  ) {
+    this.end = end;
+    this.consumerPos = segments[0]!;
+  }
+
+  publish(events: CanonicalEvent[]): Promise<void> {
+    if (this.closed || this.broken) {
+      return Promise.reject(logUnavailable(this.broken ? 'the event log cannot write' : 'the event log is closed'));
+    }
+    if (this.pendingBytes > this.opts.maxPendingBytes) {
+      return Promise.reject(logUnavailable('the event log is saturated; retry shortly'));
+    }
+    if (this.end - this.consumerPos > this.opts.maxUnconsumedBytes) {
+      return Promise.reject(logUnavailable('the aggregator is behind and the log backlog is full; retry later', 5));
+    }
+    const rec = encodeRecord(Buffer.from(JSON.stringify(events)), events.length);
+    this.pending.push(rec);
+    this.pendingBytes += rec.length;
+    this.pendingEvents += events.length;
+    const p = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    this.flushing ??= this.flushLoop();
+    return p;
+  }
+
+  private async flushLoop(): Promise<void> {
+    while (this.pending.length > 0 && !this.broken) {
+      const bufs = this.pending;
+      const waiters = this.waiters;
+      const bytes = this.pendingBytes;
+      const events = this.pendingEvents;
+      this.pending = [];
+      this.waiters = [];
+      this.pendingBytes = 0;
+      this.pendingEvents = 0;
+      const at = this.end - this.activeBase();
+      try {
+        let written = 0;
+        while (written < bytes) {
+          const { bytesWritten } = await this.active.writev(written === 0 ? bufs : [Buffer.concat(bufs).subarray(written)], at + written);
+          written += bytesWritten;
+        }
+        await this.active.datasync();
+      } catch (err) {
+        this.log.error({ err }, 'event log write failed');
+        for (const w of waiters) {
+          w.reject(logUnavailable('the event log could not write; retry'));
+        }
+        // What reached the file is unknown: cut it back to the last durable end.
+        await this.active.truncate(at).catch((e: unknown) => {
+          this.broken = e instanceof Error ? e : new Error(String(e));
+        });
+        continue;
+      }
+      this.end += bytes;
+      this.waiting += events;
+      for (const w of waiters) {
+        w.resolve();
+      }
+      this.dataArrived?.();
+      if (this.end - this.activeBase() >= this.opts.segmentBytes) {
+        await this.roll();
+      }
+    }
+    this.flushing = undefined;
+  }
+
+  private activeBase(): number {
+    return this.segments[this.segments.length - 1]!;
+  }
+
+  private async roll(): Promise<void> {
+    const next = await openSegment(this.opts.dir, this.end, 'w+');
+    await fsyncDir(this.opts.dir);
+    const prev = this.active;
+    this.segments.push(this.end);
+    this.active = next;
+    await prev.close();
+  }
+
+  async consume(handler: (batch: Batch) => Promise<void>, opts: ConsumeOptions): Promise<void> {
+    if (this.consuming) {
+      throw new Error('the embedded log has one consumer');
+    }
+    let done!: () => void;
+    this.consuming = new Promise<void>((r) => (done = r));
+    try {
+      await this.startFrom(opts.checkpoint);
+      let delay = 100;
+      while (!this.stopping) {
+        if (this.consumerPos >= this.end) {
+          await new Promise<void>((r) => (this.dataArrived = r));
+          this.dataArrived = undefined;
+          continue;
+        }
+        const { events, next } = await this.readBatch(this.consumerPos, opts.maxBatchEvents);
+        try {
+          await handler({ events, checkpoint: { name: CHECKPOINT_NAME, position: String(next) } });
+          delay = 100;
+        } catch (err) {
+          if (!this.stopping) {
+            this.log.error({ err, delayMs: delay }, 'batch handler failed; will redeliver');
+            await new Promise((r) => setTimeout(r, delay));
+            delay = Math.min(delay * 2, 5000);
+          }
+          continue;
+        }
+        this.consumerPos = next;
+        this.waiting = Math.max(0, this.waiting - events.length);
+        await this.deleteConsumedSegments();
+      }
+    } finally {
+      await this.readHandle?.fh.close().catch(() => undefined);
+      this.readHandle = undefined;
+      done();
+    }
+  }
+
+  private async startFrom(checkpoint: string | undefined): Promise<void> {
+    const first = this.segments[0]!;
+    let pos = checkpoint === undefined ? first : Number(checkpoint);
+    if (!Number.isSafeInteger(pos) || pos > this.end) {
+      this.log.warn({ checkpoint, end: this.end }, 'stored position is past the log end (log reset?); reading the log from its start');
+      pos = first;
+    } else if (pos < first) {
+      pos = first;
+    }
+    this.consumerPos = pos;
+    await this.deleteConsumedSegments();
+    this.waiting = await this.countEvents(pos);
+  }
+
+  private async countEvents(from: number): Promise<number> {
+    let total = 0;
+    for (let i = 0; i < this.segments.length; i++) {
+      const base = this.segments[i]!;
+      const next = this.segments[i + 1] ?? Infinity;
+      if (next <= from) {
+        continue;
+      }
+      const fh = await openSegment(this.opts.dir, base, 'r');
+      try {
+        total += (await scanSegment(fh, Math.max(0, from - base))).events;
+      } finally {
+        await fh.close();
+      }
+    }
+    return total;
+  }
+
+  private segmentFor(pos: number): number {
+    let base = this.segments[0]!;
+    for (const s of this.segments) {
+      if (s <= pos) {
+        base = s;
+      } else {
+        break;
+      }
+    }
+    return base;
+  }
+
+  private async readBatch(pos: number, maxEvents: number): Promise<{ events: CanonicalEvent[]; next: number }> {
+    const events: CanonicalEvent[] = [];
+    let cursor = pos;
+    while (events.length < maxEvents && cursor < this.end) {
+      const base = this.segmentFor(cursor);
+      const idx = this.segments.indexOf(base);
+      const limit = Math.min(this.segments[idx + 1] ?? Infinity, this.end);
+      if (this.readHandle?.base !== base) {
+        await this.readHandle?.fh.close();
+        this.readHandle = { base, fh: await openSegment(this.opts.dir, base, 'r') };
+      }
+      let want = Math.min(limit - cursor, READ_CHUNK);
+      let buf = Buffer.allocUnsafe(want);
+      await this.readHandle.fh.read(buf, 0, want, cursor - base);
+      let off = 0;
+      while (off < buf.length && events.length < maxEvents) {
+        const d = decodeRecord(buf, off);
+        if (d.kind === 'partial') {
+          if (off > 0) {
+            break;
+          }
+          // A single record larger than the chunk: read exactly that record.
+          want = d.need;
+          buf = Buffer.allocUnsafe(want);
+          await this.readHandle.fh.read(buf, 0, want, cursor - base);
+          continue;
+        }
+        if (d.kind === 'corrupt') {
+          throw new Error(`corrupt record in durable log at position ${cursor + off}`);
+        }
+        for (const e of JSON.parse(d.rec.payload.toString()) as CanonicalEvent[]) {
+          events.push(e);
+        }
+        off += d.rec.size;
+      }
+      cursor += off;
+    }
+    return { events, next: cursor };
+  }
+
+  private async deleteConsumedSegments(): Promise<void> {
+    let removed = false;
+    while (this.segments.length > 1 && this.segments[1]! <= this.consumerPos) {
+      const base = this.segments.shift()!;
+      if (this.readHandle?.base === base) {
+        await this.readHandle.fh.close();
+        this.readHandle = undefined;
+      }
+      await unlink(join(this.opts.dir, segmentName(base))).catch(() => undefined);
+      removed = true;
+    }
+    if (removed) {
+      await fsyncDir(this.opts.dir);
+    }
+  }
+
+  async stopConsuming(): Promise<void> {
+    this.stopping = true;
+    this.dataArrived?.();
+    await this.consuming;
+  }
+
+  stats(): LogStats {
+    return {
+      waiting: this.waiting,
+      bytes: this.end - this.consumerPos,
+      state: this.broken || this.closed ? 'down' : 'up',
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) {
+      return;
+    }
+    await this.flushing;
+    this.closed = true;
+    await this.stopConsuming();
+    await this.active.close();
+    await rm(join(this.opts.dir, 'LOCK'), { force: true });
+  }
+}
+
+/** One process owns a log directory; a lock left by a dead process is taken over. */
+async function takeLock(dir: string): Promise<void> {
+  const lock = join(dir, 'LOCK');
+  const owner = Number(await readFile(lock, 'utf8').catch(() => ''));
+  if (owner && owner !== process.pid && isAlive(owner)) {
+    throw new Error(`the log in ${dir} is in use by process ${owner}`);
+  }
+  await writeFile(lock, String(process.pid));
+  const fh = await open(lock, 'r');
+  await fh.sync();
+  await fh.close();
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

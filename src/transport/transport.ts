@@ -1,0 +1,46 @@
+import type { CanonicalEvent } from '../events/event.js';
+
+/**
+ * A batch handed to the consumer. `checkpoint`, when present, is the position to store in the
+ * same storage transaction as the batch's effects (the embedded log keeps its consumer position
+ * in the database, so a commit and the position move together).
+ */
+export interface Batch {
+  events: CanonicalEvent[];
+  checkpoint?: { name: string; position: string };
+}
+
+export interface ConsumeOptions {
+  /** Where to resume, as last committed with a batch's checkpoint (embedded log only). */
+  checkpoint?: string | undefined;
+  maxBatchEvents: number;
+}
+
+export interface LogStats {
+  /** Events written to the log and not yet acknowledged by the consumer (known lower bound). */
+  waiting: number;
+  /** Bytes the log keeps on disk / in the broker for not-yet-consumed events, if known. */
+  bytes?: number;
+  state: 'up' | 'down';
+}
+
+/**
+ * The log between the edge and the aggregator. Keep this small: every method must be
+ * implementable by the embedded log, Redis Streams and Kafka.
+ * Delivery is at-least-once; exactness comes from the aggregator's dedup.
+ */
+export interface Transport {
+  readonly name: string;
+  /** Resolves only once the events are durable in the log. Rejects with an AppError (503) when it cannot take them. */
+  publish(events: CanonicalEvent[]): Promise<void>;
+  /**
+   * Calls `handler` with batches, one at a time. A batch is acknowledged only after `handler`
+   * resolved; a rejected handler leaves it unacknowledged (it is redelivered).
+   * Resolves when consumption stopped (after `stopConsuming` or `close`).
+   */
+  consume(handler: (batch: Batch) => Promise<void>, opts: ConsumeOptions): Promise<void>;
+  /** Stops handing out new batches; resolves after the batch in hand (if any) finished. */
+  stopConsuming(): Promise<void>;
+  stats(): LogStats;
+  close(): Promise<void>;
+}
