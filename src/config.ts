@@ -8,6 +8,8 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 
 const EnvSchema = z.object({
   PORT: int(0, 65535).default(3000),
+  /** Seed 004 served its reports on a second port; Tally also listens there when it is set. */
+  REPORTING_PORT: int(0, 65535).optional(),
   HOST: z.string().min(1).default('0.0.0.0'),
   DATA_DIR: z.string().min(1).default('./data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -17,7 +19,21 @@ const EnvSchema = z.object({
     .optional()
     .or(z.literal('').transform(() => undefined)),
   DB_POOL_SIZE: int(1, 200).default(10),
-  TRANSPORT: z.enum(['embedded']).default('embedded'),
+  TRANSPORT: z.enum(['embedded', 'redis', 'kafka']).default('embedded'),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// URL')
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
+  REDIS_STREAM: z.string().min(1).max(200).default('tally:events'),
+  KAFKA_BROKERS: z.string().min(1).default('127.0.0.1:9092'),
+  KAFKA_TOPIC: z.string().regex(/^[\w.-]{1,249}$/, 'must be a Kafka topic name').default('tally-events'),
+  KAFKA_PARTITIONS: int(1, 1024).default(6),
+  CONSUMER_GROUP: z.string().min(1).max(200).default('tally-aggregator'),
+  RECLAIM_IDLE_MS: int(1000, 3_600_000).default(30_000),
+  RATE_LIMIT_WINDOW_MS: int(100, 86_400_000).default(60_000),
+  RATE_LIMIT_MAX: int(0, 100_000_000).default(0),
+  TRUSTED_PROXIES: z.string().default(''),
   MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
   MAX_EVENTS_PER_REQUEST: int(1, 100_000).default(1000),
   DEDUP_WINDOW_DAYS: int(1, 365).default(7),
@@ -33,7 +49,7 @@ const EnvSchema = z.object({
 export type Env = z.infer<typeof EnvSchema>;
 
 export interface Config {
-  readonly http: { port: number; host: string; maxBodyBytes: number };
+  readonly http: { port: number; host: string; maxBodyBytes: number; reportingPort: number | undefined };
   readonly ingest: {
     maxEventsPerRequest: number;
     dedupWindowMs: number;
@@ -49,7 +65,16 @@ export interface Config {
     segmentBytes: number;
     maxPendingBytes: number;
     maxUnconsumedBytes: number;
+    redisUrl: string | undefined;
+    redisStream: string;
+    kafkaBrokers: string[];
+    kafkaTopic: string;
+    kafkaPartitions: number;
+    consumerGroup: string;
+    reclaimIdleMs: number;
   };
+  /** `max` 0 disables rate limiting. Shared through Redis when `redisUrl` is set. */
+  readonly rateLimit: { windowMs: number; max: number; redisUrl: string | undefined; trustedProxies: string[] };
   readonly aggregator: { batchMaxEvents: number; dedupWindowMs: number };
   readonly shutdownTimeoutMs: number;
 }
@@ -65,8 +90,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const e = parsed.data;
   const dedupWindowMs = e.DEDUP_WINDOW_DAYS * 86_400_000;
+  if (e.TRANSPORT === 'redis' && !e.REDIS_URL) {
+    throw new ConfigError('invalid TRANSPORT="redis": needs REDIS_URL (redis://host:port)');
+  }
   return Object.freeze({
-    http: { port: e.PORT, host: e.HOST, maxBodyBytes: e.MAX_BODY_BYTES },
+    http: { port: e.PORT, host: e.HOST, maxBodyBytes: e.MAX_BODY_BYTES, reportingPort: e.REPORTING_PORT },
     ingest: {
       maxEventsPerRequest: e.MAX_EVENTS_PER_REQUEST,
       dedupWindowMs,
@@ -82,6 +110,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       segmentBytes: e.LOG_SEGMENT_BYTES,
       maxPendingBytes: e.LOG_MAX_PENDING_BYTES,
       maxUnconsumedBytes: e.LOG_MAX_UNCONSUMED_BYTES,
+      redisUrl: e.REDIS_URL,
+      redisStream: e.REDIS_STREAM,
+      kafkaBrokers: e.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter(Boolean),
+      kafkaTopic: e.KAFKA_TOPIC,
+      kafkaPartitions: e.KAFKA_PARTITIONS,
+      consumerGroup: e.CONSUMER_GROUP,
+      reclaimIdleMs: e.RECLAIM_IDLE_MS,
+    },
+    rateLimit: {
+      windowMs: e.RATE_LIMIT_WINDOW_MS,
+      max: e.RATE_LIMIT_MAX,
+      redisUrl: e.REDIS_URL,
+      trustedProxies: e.TRUSTED_PROXIES.split(',').map((p) => p.trim()).filter(Boolean),
     },
     aggregator: { batchMaxEvents: e.AGG_BATCH_MAX_EVENTS, dedupWindowMs },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

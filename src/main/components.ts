@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Db } from '../storage/db.js';
 import { createPgDb } from '../storage/pg-db.js';
 import { createPgliteDb } from '../storage/pglite-db.js';
-import { createEmbeddedLog } from '../transport/embedded-log.js';
+import { createTransport } from '../transport/create-transport.js';
 import type { Transport } from '../transport/transport.js';
 
 /** PostgreSQL server when DATABASE_URL is set, else embedded PGlite under DATA_DIR. */
@@ -18,16 +18,7 @@ export async function openDb(config: Config): Promise<Db> {
 }
 
 export async function openTransport(config: Config, log: Logger): Promise<Transport> {
-  const t = config.transport;
-  return createEmbeddedLog(
-    {
-      dir: t.dir,
-      segmentBytes: t.segmentBytes,
-      maxPendingBytes: t.maxPendingBytes,
-      maxUnconsumedBytes: t.maxUnconsumedBytes,
-    },
-    log.child({ component: 'log' }),
-  );
+  return createTransport(config.transport, log);
 }
 
 /** VISITOR_SALT, or a random one kept under DATA_DIR so restarts keep counting the same visitors. */

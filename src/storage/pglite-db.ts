@@ -1,5 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import type { Db, Queryable, QueryResult } from './db.js';
 import type { WorkerRequest, WorkerResponse } from './pglite-worker.js';
 
@@ -100,7 +102,8 @@ function spawnWorker(tsEntry: URL, workerData: unknown): Worker {
   if (!import.meta.url.endsWith('.ts')) {
     return new Worker(new URL(tsEntry.href.replace(/\.ts$/, '.js')), { workerData });
   }
-  const tsx = import.meta.resolve('tsx/esm/api');
+  // createRequire rather than import.meta.resolve: test runners do not all provide the latter.
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(tsEntry.href)}); });`;
   return new Worker(boot, { eval: true, workerData });
 }

@@ -1,0 +1,83 @@
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inject } from 'vitest';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createLogger } from '../../src/logger.js';
+import { serve, type Running } from '../../src/main/serve.js';
+
+export interface TestServer {
+  url: string;
+  dataDir: string;
+  config: Config;
+  running: Running;
+  /** Closes the server (graceful) and, unless `keepData`, removes its data directory. */
+  close(opts?: { keepData?: boolean }): Promise<void>;
+}
+
+/** A fresh data directory whose embedded database is a copy of the migrated template. */
+export function newDataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tally-test-'));
+  cpSync(inject('pgTemplate'), join(dir, 'pg'), { recursive: true });
+  return dir;
+}
+
+/** Starts the whole single-process service on a random port, as `npm start` does. */
+export async function startServer(env: Record<string, string> = {}, dataDir = newDataDir()): Promise<TestServer> {
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...env });
+  const running = await serve(config, createLogger(config.log));
+  const addr = running.app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    dataDir,
+    config,
+    running,
+    async close(opts = {}) {
+      await running.close();
+      if (!opts.keepData) {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    },
+  };
+}
+
+export async function post(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as any) : undefined };
+}
+
+export async function get(url: string) {
+  const res = await fetch(url);
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as any) : undefined };
+}
+
+/** Polls `fn` until it returns true (aggregation is asynchronous), failing after `timeoutMs`. */
+export async function waitFor(fn: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await fn()) {
+      return;
+    }
+    if (Date.now() > end) {
+      throw new Error('condition not met in time');
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Resolves once the aggregator has consumed everything in the log. */
+export async function caughtUp(server: TestServer, timeoutMs = 15_000): Promise<void> {
+  await waitFor(() => {
+    const s = server.running.transport.stats();
+    return s.waiting === 0 && (s.bytes ?? 0) === 0;
+  }, timeoutMs);
+}
+
+export const today = () => new Date().toISOString().slice(0, 10);
