@@ -184,10 +184,10 @@ export function normalizeEvent(
   }
   event.ts = parseTs(r.ts, ctx, opts, index, errors);
   const props = checkProps(r.props, index, errors);
-  if (type === 'page_view' && event.site_id === undefined) {
+  if (type === 'page_view' && r.site_id === undefined) {
     errors.push({ index, field: 'site_id', message: 'is required for page_view' });
   }
-  if ((type === 'impression' || type === 'click') && event.ad_id === undefined && event.ad_unit_id === undefined) {
+  if ((type === 'impression' || type === 'click') && r.ad_id === undefined && r.ad_unit_id === undefined) {
     errors.push({ index, field: 'ad_id', message: `an ${type} needs ad_id or ad_unit_id` });
   }
   if (errors.length > 0) {

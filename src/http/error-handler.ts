@@ -52,7 +52,13 @@ export function installErrorHandler(app: FastifyInstance): void {
       const details = fe.validation.map((v) => {
         const missing = (v.params as { missingProperty?: string }).missingProperty;
         const field = missing ?? v.instancePath.replace(/^\//, '').replace(/\//g, '.');
-        return { field, message: missing ? 'is required' : (v.message ?? 'is invalid') };
+        const allowed = (v.params as { allowedValues?: unknown[] }).allowedValues;
+        const message = missing
+          ? 'is required'
+          : allowed
+            ? `must be one of: ${allowed.join(', ')}`
+            : (v.message ?? 'is invalid');
+        return { field, message };
       });
       const first = details[0];
       return reply.code(400).send({

@@ -15,6 +15,9 @@ export const MAX_SERIES_BUCKETS = 10_000;
 export const MAX_AD_ROWS = 10_000;
 export const MAX_AD_BUCKETS = 100_000;
 
+/** A string enum as JSON Schema `enum`: one clear error ("must be one of …") instead of anyOf noise. */
+const Enum = <T extends string>(values: readonly T[], dflt: T) => Type.Unsafe<T>({ type: 'string', enum: values, default: dflt });
+
 const SiteId = Type.String({ minLength: 1, maxLength: 128 });
 const DateParam = Type.String({ maxLength: 40 });
 const Errors = { 400: ErrorBody };
@@ -41,7 +44,7 @@ const SeriesQuery = Type.Object({
   site_id: SiteId,
   from: DateParam,
   to: DateParam,
-  interval: Type.Union([Type.Literal('hour'), Type.Literal('day')], { default: 'day' }),
+  interval: Enum(['hour', 'day'] as const, 'day'),
 });
 const SeriesReply = Type.Object({
   site_id: Type.String(),
@@ -62,8 +65,8 @@ const Id = Type.Optional(Type.String({ minLength: 1, maxLength: 128 }));
 const AdsQuery = Type.Object({
   from: DateParam,
   to: DateParam,
-  interval: Type.Union([Type.Literal('minute'), Type.Literal('hour'), Type.Literal('day')], { default: 'hour' }),
-  group_by: Type.Union(AD_DIMENSIONS.map((d) => Type.Literal(d)), { default: 'ad_id' }),
+  interval: Enum(['minute', 'hour', 'day'] as const, 'hour'),
+  group_by: Enum(AD_DIMENSIONS, 'ad_id'),
   ad_id: Id,
   ad_unit_id: Id,
   campaign_id: Id,
