@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { normalizeEvent } from './normalize.js';
+import { parseDate, parseTimestamp } from './time.js';
+
+const now = Date.UTC(2026, 10, 24, 12, 0, 0);
+const ctx = { now, userAgent: 'UA', ip: '203.0.113.9' };
+const opts = { dedupWindowMs: 7 * 86_400_000, maxFutureMs: 3_600_000, visitorSalt: 'salt-salt-salt-salt' };
+
+describe('time', () => {
+  it('parses real dates only', () => {
+    expect(parseDate('2026-02-28')).toBe(Date.UTC(2026, 1, 28));
+    expect(parseDate('2026-02-30')).toBeUndefined();
+    expect(parseDate('2024-02-29')).toBe(Date.UTC(2024, 1, 29));
+    expect(parseDate('26-1-1')).toBeUndefined();
+  });
+
+  it('parses timestamps with Z or an offset and refuses zone-less or impossible ones', () => {
+    expect(parseTimestamp('2026-11-24T12:00:00Z')).toBe(now);
+    expect(parseTimestamp('2026-11-24T17:30:00+05:30')).toBe(now);
+    expect(parseTimestamp('2026-11-24T09:00:00.000-0300')).toBe(now);
+    expect(parseTimestamp('2026-11-24T12:00:00.123456Z')).toBe(now + 123);
+    expect(parseTimestamp('2026-11-24T12:00:00')).toBeUndefined();
+    expect(parseTimestamp('2026-02-30T12:00:00Z')).toBeUndefined();
+    expect(parseTimestamp('2026-11-24T24:00:00Z')).toBeUndefined();
+  });
+});
+
+describe('normalizeEvent', () => {
+  it('enriches: id, path from url without query, user agent, daily cookieless hash', () => {
+    const r = normalizeEvent({ type: 'page_view', site_id: 's', url: 'https://x.test/a/b?q=1#h' }, 0, ctx, opts);
+    expect(r.ok).toBe(true);
+    if (r.ok) {
+      expect(r.event).toMatchObject({ type: 'page_view', site_id: 's', path: '/a/b', ts: now, received_at: now, ua: 'UA' });
+      expect(r.event.event_id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(r.event.vh).toHaveLength(22);
+      expect(JSON.stringify(r.event)).not.toContain('203.0.113.9');
+    }
+  });
+
+  it('gives the same visitor hash within a day and another the next day', () => {
+    const a = normalizeEvent({ type: 'page_view', site_id: 's', ts: now }, 0, ctx, opts);
+    const b = normalizeEvent({ type: 'page_view', site_id: 's', ts: now - 3_600_000 }, 0, ctx, opts);
+    const c = normalizeEvent({ type: 'page_view', site_id: 's', ts: now - 86_400_000 }, 0, ctx, opts);
+    const vh = (r: typeof a) => (r.ok ? r.event.vh : undefined);
+    expect(vh(a)).toBe(vh(b));
+    expect(vh(a)).not.toBe(vh(c));
+  });
+
+  it('keeps user_id / visitor_id and computes no hash then', () => {
+    const r = normalizeEvent({ type: 'page_view', site_id: 's', visitor_id: 'v' }, 0, ctx, opts);
+    expect(r.ok && r.event.vh).toBe(undefined);
+  });
+
+  it('checks every limit of the canonical event', () => {
+    const bad = {
+      event_id: 'x'.repeat(129),
+      type: 't'.repeat(65),
+      site_id: 's'.repeat(129),
+      referrer: 'r'.repeat(2049),
+      visitor_id: 'v'.repeat(257),
+      props: { k: 'x'.repeat(4100) },
+    };
+    const r = normalizeEvent(bad, 3, ctx, opts);
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.errors.map((e) => e.field).sort()).toEqual(['event_id', 'props', 'referrer', 'site_id', 'type', 'visitor_id']);
+      expect(r.errors.every((e) => e.index === 3)).toBe(true);
+    }
+  });
+});
