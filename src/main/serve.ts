@@ -59,7 +59,14 @@ export async function serve(config: Config, log: Logger, opts: { listen?: boolea
   const close = async () => {
     lifecycle.accepting = false;
     const deadline = Date.now() + config.shutdownTimeoutMs;
-    await app.close();
+    // Keep-alive connections busy when close() starts become idle later and would hold the
+    // server open until their timeout: close them as they go idle.
+    const reaper = setInterval(() => app.server.closeIdleConnections(), 50);
+    try {
+      await app.close();
+    } finally {
+      clearInterval(reaper);
+    }
     await aggregator.stop({ drainUntil: deadline - 500 });
     await drops.close();
     await transport.close();
