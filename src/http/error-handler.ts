@@ -47,7 +47,7 @@ export function installErrorHandler(app: FastifyInstance): void {
         error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) },
       });
     }
-    const fe = err as FastifyError;
+    const fe = err;
     if (fe.validation) {
       const details = fe.validation.map((v) => {
         const missing = (v.params as { missingProperty?: string }).missingProperty;

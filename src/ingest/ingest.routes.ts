@@ -23,7 +23,7 @@ export function ingestRoutes(ingest: Ingest) {
         validatorCompiler: () => () => true,
       },
       async (req, reply) => {
-        const body = req.body as unknown;
+        const body = req.body;
         const raw = Array.isArray(body)
           ? body
           : isWrapper(body)

@@ -25,7 +25,7 @@ export function createIngest(
       if (raw.length === 0) {
         throw invalidEvents([{ field: 'events', message: 'must hold at least one event' }]);
       }
-      const events: CanonicalEvent[] = new Array(raw.length);
+      const events = new Array<CanonicalEvent>(raw.length);
       let errors: FieldError[] | undefined;
       for (let i = 0; i < raw.length; i++) {
         const r = normalizeEvent(raw[i], i, ctx, opts);

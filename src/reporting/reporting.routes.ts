@@ -154,7 +154,7 @@ export function reportingRoutes(db: Queryable) {
         interval: q.interval,
         fromBucket: floorTo[q.interval](fromMs),
         toBucket: floorTo[q.interval](toMs),
-        groupBy: q.group_by as AdDimension,
+        groupBy: q.group_by,
         filters,
         limit: q.limit,
       });

@@ -59,7 +59,7 @@ async function handle(msg: WorkerRequest): Promise<unknown> {
           started(id);
           await done;
         });
-        settled.catch((e: unknown) => failed(e));
+        settled.catch((e: unknown) => failed(e instanceof Error ? e : new Error(String(e))));
       });
     }
     case 'commit':

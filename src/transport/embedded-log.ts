@@ -46,7 +46,7 @@ export async function createEmbeddedLog(opts: EmbeddedLogOptions, log: Logger): 
     await fsyncDir(opts.dir);
   }
   const activeBase = segments[segments.length - 1]!;
-  let active = await openSegment(opts.dir, activeBase, 'r+');
+  const active = await openSegment(opts.dir, activeBase, 'r+');
   const { validBytes } = await scanSegment(active);
   const { size } = await active.stat();
   if (size > validBytes) {

@@ -49,13 +49,13 @@ export async function post(url: string, body: unknown, headers: Record<string, s
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as any) : undefined };
+  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text)) : undefined };
 }
 
 export async function get(url: string) {
   const res = await fetch(url);
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text) as any) : undefined };
+  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text)) : undefined };
 }
 
 /** Polls `fn` until it returns true (aggregation is asynchronous), failing after `timeoutMs`. */

@@ -1,6 +1,6 @@
 /** Real HTTP against the full single-process service (embedded log + PGlite). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { caughtUp, get, post, startServer, today, type TestServer } from '../helpers/server.js';
+import { caughtUp, get, post, startServer, type TestServer } from '../helpers/server.js';
 
 let s: TestServer;
 beforeAll(async () => {
