@@ -44,6 +44,8 @@ const EnvSchema = z.object({
   LOG_MAX_UNCONSUMED_BYTES: int(1024 * 1024, 1024 * 1024 * 1024 * 1024).default(1024 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
   VISITOR_SALT: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Seed 002: JSON file `{ "<campaign_id>": "<account_id>" }` giving its pixels their account. */
+  CAMPAIGN_ACCOUNTS_FILE: z.string().min(1).optional(),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -77,6 +79,7 @@ export interface Config {
   readonly rateLimit: { windowMs: number; max: number; redisUrl: string | undefined; trustedProxies: string[] };
   readonly aggregator: { batchMaxEvents: number; dedupWindowMs: number };
   readonly shutdownTimeoutMs: number;
+  readonly compat: { campaignAccountsFile: string | undefined };
 }
 
 export class ConfigError extends Error {}
@@ -126,5 +129,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     aggregator: { batchMaxEvents: e.AGG_BATCH_MAX_EVENTS, dedupWindowMs },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    compat: { campaignAccountsFile: e.CAMPAIGN_ACCOUNTS_FILE },
   });
 }

@@ -25,13 +25,17 @@ async function upsertCounters(tx: Queryable, key: string, rows: Row[]): Promise<
   const t = TABLES[key]!;
   const n = t.keys.length;
   rows.sort((a, b) => cmp(a, b, n));
-  const cols = [...t.keys.map((k) => k.name), ...t.counters];
-  const types = [...t.keys.map((k) => k.type), ...t.counters.map(() => 'int8')];
+  const minima = t.minima ?? [];
+  const cols = [...t.keys.map((k) => k.name), ...t.counters, ...minima];
+  const types = [...t.keys.map((k) => k.type), ...t.counters.map(() => 'int8'), ...minima.map(() => 'int8')];
   const sql =
     `/* aggregate:upsert-${t.table} */ INSERT INTO ${t.table} (${cols.join(', ')}) ` +
     `SELECT * FROM unnest(${types.map((ty, i) => `$${i + 1}::${ty}[]`).join(', ')}) ` +
     `ON CONFLICT (${t.keys.map((k) => k.name).join(', ')}) DO UPDATE SET ` +
-    t.counters.map((c) => `${c} = ${t.table}.${c} + EXCLUDED.${c}`).join(', ');
+    [
+      ...t.counters.map((c) => `${c} = ${t.table}.${c} + EXCLUDED.${c}`),
+      ...minima.map((c) => `${c} = LEAST(${t.table}.${c}, EXCLUDED.${c})`),
+    ].join(', ');
   await tx.query(sql, columns(rows, cols.length));
 }
 

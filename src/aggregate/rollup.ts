@@ -8,6 +8,8 @@ export interface CounterTable {
   table: string;
   keys: { name: string; type: 'text' | 'date' | 'timestamptz' }[];
   counters: string[];
+  /** Columns after the counters that keep the smallest value instead of a sum (first seen). */
+  minima?: string[];
 }
 
 export const TABLES = {
@@ -36,6 +38,17 @@ export const TABLES = {
       { name: 'path', type: 'text' },
     ],
     counters: ['views'],
+  },
+  siteTypePaths: {
+    table: 'site_daily_type_paths',
+    keys: [
+      { name: 'site_id', type: 'text' },
+      { name: 'day', type: 'date' },
+      { name: 'type', type: 'text' },
+      { name: 'path', type: 'text' },
+    ],
+    counters: ['events'],
+    minima: ['first_ms'],
   },
   siteHourly: {
     table: 'site_hourly',
@@ -69,7 +82,7 @@ export interface RollupResult {
   users: Map<string, [string, string, string]>;
 }
 
-function add(deltas: Deltas, table: string, key: Row, counters: number[]): void {
+function add(deltas: Deltas, table: string, key: Row, counters: number[], minima: number[] = []): void {
   let m = deltas.get(table);
   if (!m) {
     m = new Map();
@@ -81,8 +94,11 @@ function add(deltas: Deltas, table: string, key: Row, counters: number[]): void 
     for (let i = 0; i < counters.length; i++) {
       (row[key.length + i] as number) += counters[i]!;
     }
+    for (let i = 0, j = key.length + counters.length; i < minima.length; i++, j++) {
+      row[j] = Math.min(row[j] as number, minima[i]!);
+    }
   } else {
-    m.set(k, [...key, ...counters]);
+    m.set(k, [...key, ...counters, ...minima]);
   }
 }
 
@@ -109,6 +125,9 @@ export function computeRollups(events: CanonicalEvent[]): RollupResult {
       add(deltas, 'siteHourly', [e.site_id, hourOf(e.ts)], [isView, 1]);
       if (isView && e.path !== undefined) {
         add(deltas, 'sitePaths', [e.site_id, day, e.path], [1]);
+      }
+      if (e.path !== undefined) {
+        add(deltas, 'siteTypePaths', [e.site_id, day, e.type, e.path], [1], [e.ts]);
       }
       const user = userKey(e);
       if (user !== undefined) {

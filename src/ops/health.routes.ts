@@ -10,9 +10,14 @@ export interface Lifecycle {
 }
 
 const Dep = Type.Object({ status: Type.String(), waiting: Type.Optional(Type.Integer()), bytes: Type.Optional(Type.Integer()) });
+/** The union of seed 000's `{ ok }` and seed 002's health body, plus each dependency. */
 const HealthReply = Type.Object({
   ok: Type.Boolean(),
   status: Type.String(),
+  service: Type.String(),
+  timestamp: Type.String(),
+  database: Type.String(),
+  uptime: Type.Number(),
   uptime_s: Type.Number(),
   dependencies: Type.Object({ storage: Dep, log: Dep }),
 });
@@ -23,7 +28,7 @@ const ReadyReply = Type.Object({
   accepting: Type.Boolean(),
 });
 
-/** `GET /health` (liveness and each dependency) and `GET /ready` (migrated, log open, accepting). */
+/** `GET /health` (liveness and each dependency; seeds 000 and 002 read it too) and `GET /ready` (migrated, log open, accepting). */
 export function healthRoutes(deps: { db: Db; transport: Transport; lifecycle: Lifecycle }) {
   const started = Date.now();
   return async (app: FastifyInstance) => {
@@ -31,10 +36,15 @@ export function healthRoutes(deps: { db: Db; transport: Transport; lifecycle: Li
       const storage = await deps.db.ping();
       const log = deps.transport.stats();
       const ok = storage && log.state === 'up';
+      const now = Date.now();
       return reply.code(ok ? 200 : 503).send({
         ok,
         status: ok ? 'healthy' : 'unhealthy',
-        uptime_s: Math.round((Date.now() - started) / 1000),
+        service: 'tally',
+        timestamp: new Date(now).toISOString(),
+        database: storage ? 'connected' : 'disconnected',
+        uptime: Math.round((now - started) / 10) / 100,
+        uptime_s: Math.round((now - started) / 1000),
         dependencies: {
           storage: { status: storage ? 'up' : 'down' },
           log: { status: log.state, waiting: log.waiting, ...(log.bytes === undefined ? {} : { bytes: log.bytes }) },

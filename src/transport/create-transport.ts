@@ -1,10 +1,14 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { createEmbeddedLog } from './embedded-log.js';
+import { createRedisStreams } from './redis-streams.js';
 import type { Transport } from './transport.js';
 
 /** The one place that picks a transport (TRANSPORT=embedded|redis|kafka). */
-export async function createTransport(config: Config['transport'], log: Logger): Promise<Transport> {
+export async function createTransport(
+  config: Config['transport'],
+  log: Logger,
+): Promise<Transport> {
   const tlog = log.child({ component: 'log', transport: config.kind });
   switch (config.kind) {
     case 'embedded':
@@ -17,7 +21,33 @@ export async function createTransport(config: Config['transport'], log: Logger):
         },
         tlog,
       );
-    default:
-      throw new Error(`TRANSPORT=${config.kind} is not available in this build`);
+    case 'redis':
+      if (!config.redisUrl) {
+        throw new Error('TRANSPORT=redis needs REDIS_URL');
+      }
+      return createRedisStreams(
+        {
+          url: config.redisUrl,
+          stream: config.redisStream,
+          group: config.consumerGroup,
+          reclaimIdleMs: config.reclaimIdleMs,
+          maxPendingBytes: config.maxPendingBytes,
+        },
+        tlog,
+      );
+    case 'kafka': {
+      // kafkajs is loaded only when Kafka is the transport.
+      const { createKafkaTransport } = await import('./kafka.js');
+      return createKafkaTransport(
+        {
+          brokers: config.kafkaBrokers,
+          topic: config.kafkaTopic,
+          partitions: config.kafkaPartitions,
+          groupId: config.consumerGroup,
+          maxPendingBytes: config.maxPendingBytes,
+        },
+        tlog,
+      );
+    }
   }
 }

@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { LIMITS } from '../events/event.js';
+import { parseTimestamp } from '../events/time.js';
+import type { Ingest } from '../ingest/ingest.js';
+import type { Queryable } from '../storage/db.js';
+import { installSeedErrors, invalidInput, type SeedFailure } from './seed-errors.js';
+import { acceptOne, bodyObject, canonicalType, cookieValue, field, MAX_TYPE, valueOf } from './seed-input.js';
+import { registerQueueRoutes, type QueueSources } from './seed-003.queues.js';
+import { limited, type OnRequest } from './seed-rate-limit.js';
+import { seedDate, seedStats } from './seed-reports.js';
+
+export const SEED_003_TOP = 10;
+export const VISITOR_COOKIE = 'visitor_id';
+export const VISITOR_MAX_AGE_S = 365 * 24 * 3600;
+
+/** NestJS bodies: validation → `message: string[]`, other errors → `message: string`. */
+function render(f: SeedFailure) {
+  const message = f.fields.length > 0 ? f.fields.map((e) => `${e.field} ${e.message}`) : f.message;
+  return { statusCode: f.status, message, error: f.reason };
+}
+
+const FIELD_NAMES = {
+  site_id: 'siteId',
+  type: 'eventType',
+  ts: 'timestamp',
+  event_id: 'eventId',
+  visitor_id: 'visitorId',
+};
+
+function toCanonical(body: unknown): Record<string, unknown> {
+  const b = bodyObject(body);
+  if (b === undefined) {
+    throw invalidInput([{ field: 'body', message: 'must be a JSON object' }]);
+  }
+  const errors: { field: string; message: string }[] = [];
+  const f = Object.fromEntries(['siteId', 'eventType', 'path', 'timestamp', 'eventId'].map((n) => [n, field(b, n)]));
+  for (const name of ['siteId', 'eventType', 'path', 'timestamp']) {
+    const s = f[name]!.state;
+    if (s !== 'ok') {
+      errors.push({ field: name, message: s === 'absent' ? 'should not be empty' : 'must be a string' });
+    }
+  }
+  const eventType = valueOf(f.eventType!);
+  const type = eventType === undefined ? undefined : canonicalType(eventType);
+  if (eventType !== undefined && type === undefined) {
+    errors.push({
+      field: 'eventType',
+      message: `must be shorter than or equal to ${MAX_TYPE} characters, with a letter or digit`,
+    });
+  }
+  const ts = valueOf(f.timestamp!);
+  if (ts !== undefined && parseTimestamp(ts) === undefined) {
+    errors.push({ field: 'timestamp', message: 'must be a valid ISO 8601 date string' });
+  }
+  if (f.eventId!.state === 'invalid') {
+    errors.push({ field: 'eventId', message: 'must be a string' });
+  }
+  if (errors.length > 0) {
+    throw invalidInput(errors);
+  }
+  const eventId = valueOf(f.eventId!);
+  return { type, site_id: valueOf(f.siteId!), path: valueOf(f.path!), ts, ...(eventId ? { event_id: eventId } : {}) };
+}
+
+/** The visitor_id cookie when usable as a canonical visitor id, else a new one to set. */
+function visitorOf(req: FastifyRequest): { id: string; isNew: boolean } {
+  const v = cookieValue(req.headers.cookie, VISITOR_COOKIE);
+  if (v !== undefined && v.length <= LIMITS.user && /^[\x21-\x7e]+$/.test(v)) {
+    return { id: v, isNew: false };
+  }
+  return { id: randomUUID(), isNew: true };
+}
+
+const visitorCookie = (id: string, secure: boolean) =>
+  `${VISITOR_COOKIE}=${encodeURIComponent(id)}; Max-Age=${VISITOR_MAX_AGE_S}; Path=/; ` +
+  `Expires=${new Date(Date.now() + VISITOR_MAX_AGE_S * 1000).toUTCString()}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
+
+/**
+ * Seed 003 (NestJS + BullMQ), camelCase: `POST /api/event` (visitor_id cookie read or set) and
+ * `GET /api/stats` (every event type, top 10 paths, 404 when the day has no events),
+ * `GET /api/queues/health` and a read-only `GET /api/queues/admin`.
+ */
+export function seed003Routes(deps: {
+  ingest: Ingest;
+  db: Queryable;
+  queues: QueueSources;
+  rateLimit?: OnRequest | undefined;
+}) {
+  return async (app: FastifyInstance) => {
+    installSeedErrors(app, { fieldNames: FIELD_NAMES, render });
+    registerQueueRoutes(app, deps.queues);
+
+    app.post('/api/event', limited(deps.rateLimit), async (req, reply) => {
+      const raw = toCanonical(req.body);
+      const visitor = visitorOf(req);
+      const event = await acceptOne(deps.ingest, req, { ...raw, visitor_id: visitor.id });
+      if (visitor.isNew) {
+        void reply.header('set-cookie', visitorCookie(visitor.id, req.protocol === 'https'));
+      }
+      return reply.code(202).send({ success: true, eventId: event.event_id, visitorId: visitor.id });
+    });
+
+    app.get('/api/stats', async (req, reply) => {
+      const q = req.query as Record<string, unknown>;
+      const siteId = field(q, 'siteId');
+      const date = field(q, 'date');
+      if (siteId.state !== 'ok' || date.state !== 'ok') {
+        throw invalidInput(
+          Object.entries({ siteId, date })
+            .filter(([, f]) => f.state !== 'ok')
+            .map(([name, f]) => ({
+              field: name,
+              message: f.state === 'absent' ? 'should not be empty' : 'must be a string',
+            })),
+        );
+      }
+      const day = seedDate('date', date.value, 'must be a valid ISO 8601 date string (YYYY-MM-DD)');
+      const s = await seedStats(deps.db, {
+        siteId: siteId.value,
+        from: day,
+        to: day,
+        top: SEED_003_TOP,
+        pageViewsOnly: false,
+      });
+      if (s.events === 0) {
+        return reply.code(404).send({ statusCode: 404, message: `No stats found for site ${siteId.value} on ${day}` });
+      }
+      return {
+        siteId: siteId.value,
+        date: day,
+        totalViews: s.events,
+        uniqueUsers: s.uniqueUsers,
+        topPaths: s.topPaths,
+      };
+    });
+  };
+}

@@ -1,0 +1,27 @@
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { createMemoryLimiter } from './memory-limiter.js';
+import type { RateLimiter } from './rate-limiter.js';
+import { createRedisLimiter } from './redis-limiter.js';
+
+/**
+ * The one place that picks a limiter: none when RATE_LIMIT_MAX is 0, shared through Redis when
+ * REDIS_URL is set, per process otherwise. Never waits for Redis: start-up does not depend on it.
+ */
+export function createRateLimiter(
+  config: Config['rateLimit'],
+  log: Logger,
+  opts: { syncMs?: number; prefix?: string } = {},
+): RateLimiter | undefined {
+  if (config.max === 0) {
+    return undefined;
+  }
+  const { windowMs, max } = config;
+  if (config.redisUrl) {
+    return createRedisLimiter(
+      { url: config.redisUrl, windowMs, max, ...opts },
+      log.child({ component: 'ratelimit' }),
+    );
+  }
+  return createMemoryLimiter({ windowMs, max });
+}

@@ -1,0 +1,118 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { AppError, logUnavailable } from '../errors.js';
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Group commit for broker transports: every publish that arrives in the same event-loop turn, or
+ * while a write is in flight, joins the next write, so concurrent requests share one broker round
+ * trip. One write at a time keeps the publish order (and per-key order) and is what an idempotent
+ * Kafka producer needs. `write` must bound its own duration (it owns the broker client's timeout).
+ */
+export class GroupCommit<T> {
+  private items: T[] = [];
+  private waiters: Waiter[] = [];
+  private bytes = 0;
+  private flushing: Promise<void> | undefined;
+
+  constructor(
+    private readonly write: (items: T[]) => Promise<void>,
+    /** Bytes waiting for the next write before publishers get 503 (bounded memory). */
+    private readonly maxPendingBytes: number,
+  ) {}
+
+  add(item: T, bytes: number): Promise<void> {
+    if (this.bytes > this.maxPendingBytes) {
+      return Promise.reject(logUnavailable('the event log is saturated; retry shortly'));
+    }
+    this.items.push(item);
+    this.bytes += bytes;
+    const p = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    this.flushing ??= this.loop();
+    return p;
+  }
+
+  /** Resolves once everything added so far was written (or failed). */
+  async drain(): Promise<void> {
+    while (this.flushing) {
+      await this.flushing;
+    }
+  }
+
+  private async loop(): Promise<void> {
+    // Let the requests of this turn join the first write.
+    await nextTurn();
+    while (this.items.length > 0) {
+      const items = this.items;
+      const waiters = this.waiters;
+      this.items = [];
+      this.waiters = [];
+      this.bytes = 0;
+      try {
+        await this.write(items);
+        for (const w of waiters) {
+          w.resolve();
+        }
+      } catch (err) {
+        const appErr =
+          err instanceof AppError
+            ? err
+            : logUnavailable('the event log did not accept the events; retry', 2);
+        for (const w of waiters) {
+          w.reject(appErr);
+        }
+      }
+    }
+    this.flushing = undefined;
+  }
+}
+
+/** Rejects with `onTimeout()` when `p` has not settled within `ms` (`p` itself keeps running). */
+export function withTimeout<V>(p: Promise<V>, ms: number, onTimeout: () => Error): Promise<V> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/** A sleep that ends early when `signal` aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) {
+      resolve();
+      return;
+    }
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Splits `items` (kept whole) into chunks of at most `max` weight; a heavier single item is its own chunk. */
+export function chunkBy<V>(items: V[], weight: (v: V) => number, max: number): V[][] {
+  const out: V[][] = [];
+  let cur: V[] = [];
+  let w = 0;
+  for (const it of items) {
+    const iw = weight(it);
+    if (cur.length > 0 && w + iw > max) {
+      out.push(cur);
+      cur = [];
+      w = 0;
+    }
+    cur.push(it);
+    w += iw;
+  }
+  if (cur.length > 0) {
+    out.push(cur);
+  }
+  return out;
+}

@@ -1,0 +1,170 @@
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import type { CanonicalEvent } from '../events/event.js';
+import type { Logger } from '../logger.js';
+import { chunkBy, sleep } from './group-commit.js';
+import type { Batch } from './transport.js';
+
+export interface KafkaConsumerDeps {
+  kafka: Kafka;
+  topic: string;
+  groupId: string;
+  /** Creates the topic when missing (the worker may start before any API process). */
+  ensureTopic: () => Promise<number>;
+  log: Logger;
+}
+
+interface Decoded {
+  offset: string;
+  events: CanonicalEvent[];
+}
+
+const HEARTBEAT_MS = 3000;
+
+/**
+ * Runs a consumer-group member until `signal` aborts, recreating it after a crash or when the
+ * broker is unreachable. Offsets are committed explicitly, per handed-out batch, only after the
+ * handler resolved (i.e. after the storage transaction committed); nothing is auto-committed.
+ *
+ * Rebalances: a committed offset always means "every message below it was applied" (each member
+ * applies a partition in order from the committed offset and commits only what it applied), so
+ * no batch is skipped. A batch applied by a member that lost its partition before committing is
+ * applied again by the new owner; the aggregator's dedup table makes that count once.
+ */
+export async function runKafkaConsumer(
+  d: KafkaConsumerDeps,
+  handler: (batch: Batch) => Promise<void>,
+  maxEvents: number,
+  signal: AbortSignal,
+): Promise<void> {
+  let backoff = 500;
+  while (!signal.aborted) {
+    const consumer = d.kafka.consumer({
+      groupId: d.groupId,
+      allowAutoTopicCreation: false,
+      heartbeatInterval: HEARTBEAT_MS,
+      maxWaitTimeInMs: 1000,
+      // We restart the member ourselves (below), with our backoff and logging.
+      retry: {
+        retries: 5,
+        initialRetryTime: 200,
+        maxRetryTime: 2000,
+        restartOnFailure: async () => false,
+      },
+    });
+    const crashed = new Promise<Error>((resolve) => {
+      consumer.on(consumer.events.CRASH, (e) => resolve(e.payload.error));
+    });
+    const stopped = new Promise<undefined>((resolve) => {
+      if (signal.aborted) {
+        resolve(undefined);
+      }
+      signal.addEventListener('abort', () => resolve(undefined), { once: true });
+    });
+    try {
+      await consumer.connect();
+      await d.ensureTopic();
+      await consumer.subscribe({ topics: [d.topic], fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 1,
+        eachBatch: (payload) => eachBatch(d, payload, handler, maxEvents, signal),
+      });
+      const err = await Promise.race([crashed, stopped]);
+      if (err) {
+        d.log.warn({ err: err.message }, 'kafka consumer crashed; restarting it');
+      } else {
+        backoff = 500;
+      }
+    } catch (err) {
+      if (!signal.aborted) {
+        d.log.warn(
+          { err: (err as Error).message, delayMs: backoff },
+          'kafka consumer could not start; retrying',
+        );
+      }
+    }
+    // Stops fetching, waits for the batch in hand, leaves the group.
+    await disconnect(consumer);
+    if (!signal.aborted) {
+      await sleep(backoff, signal);
+      backoff = Math.min(backoff * 2, 5000);
+    }
+  }
+}
+
+async function disconnect(consumer: Consumer): Promise<void> {
+  await consumer.disconnect().catch(() => undefined);
+}
+
+async function eachBatch(
+  d: KafkaConsumerDeps,
+  p: EachBatchPayload,
+  handler: (batch: Batch) => Promise<void>,
+  maxEvents: number,
+  signal: AbortSignal,
+): Promise<void> {
+  const { topic, partition } = p.batch;
+  const decoded = p.batch.messages.map((m) => decode(m, d.log));
+  for (const chunk of chunkBy(decoded, (m) => m.events.length, maxEvents)) {
+    if (signal.aborted || !p.isRunning() || p.isStale()) {
+      return; // not resolved, not committed: redelivered from the committed offset
+    }
+    const events = chunk.flatMap((m) => m.events);
+    if (events.length > 0 && !(await handle(events, p, handler, signal, d.log))) {
+      return;
+    }
+    const last = chunk[chunk.length - 1]!.offset;
+    p.resolveOffset(last);
+    await p.commitOffsetsIfNecessary({
+      topics: [{ topic, partitions: [{ partition, offset: (BigInt(last) + 1n).toString() }] }],
+    });
+    await p.heartbeat();
+  }
+}
+
+/** Runs the handler until it resolves; false when stopped or the partition was taken away first. */
+async function handle(
+  events: CanonicalEvent[],
+  p: EachBatchPayload,
+  handler: (batch: Batch) => Promise<void>,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<boolean> {
+  // kafkajs heartbeats only when asked: keep the membership alive during a long transaction.
+  const keepAlive = setInterval(() => void p.heartbeat().catch(() => undefined), HEARTBEAT_MS);
+  try {
+    let delay = 100;
+    for (;;) {
+      try {
+        await handler({ events });
+        return true;
+      } catch (err) {
+        if (signal.aborted || !p.isRunning() || p.isStale()) {
+          return false;
+        }
+        log.error(
+          { err, delayMs: delay, events: events.length },
+          'batch handler failed; will redeliver',
+        );
+        await sleep(delay, signal);
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
+
+function decode(m: KafkaMessage, log: Logger): Decoded {
+  try {
+    return {
+      offset: m.offset,
+      events: JSON.parse(m.value?.toString() ?? '[]') as CanonicalEvent[],
+    };
+  } catch {
+    // Only Tally writes this topic; a message it cannot read would block its partition forever.
+    log.error({ offset: m.offset }, 'unreadable kafka message committed without processing');
+    return { offset: m.offset, events: [] };
+  }
+}

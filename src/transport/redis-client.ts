@@ -1,0 +1,58 @@
+import { createClient } from 'redis';
+import type { Logger } from '../logger.js';
+
+export type RedisClient = ReturnType<typeof createClient>;
+
+/**
+ * A client that never queues commands while disconnected (they fail at once, so the API can
+ * answer 503 instead of hanging) and reconnects by itself, forever, with a capped backoff.
+ * Connection loss is logged once per outage, not once per attempt.
+ */
+export function createRedisClient(url: string, log: Logger, role: string): RedisClient {
+  const client = createClient({
+    url,
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: 2000,
+      reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2000),
+    },
+  });
+  watch(client, log, role);
+  return client;
+}
+
+export function watch(client: RedisClient, log: Logger, role: string): void {
+  let down = false;
+  client.on('error', (err: Error) => {
+    if (!down) {
+      down = true;
+      log.warn({ role, err: err.message }, 'redis connection lost; reconnecting');
+    }
+  });
+  client.on('ready', () => {
+    if (down) {
+      down = false;
+      log.info({ role }, 'redis connection restored');
+    }
+  });
+}
+
+/** Starts connecting in the background (it retries until ready or destroyed). */
+export function connectInBackground(client: RedisClient): Promise<void> {
+  return client.connect().then(
+    () => undefined,
+    () => undefined,
+  );
+}
+
+/** Closes gracefully when connected, else drops the socket and stops reconnecting. */
+export async function closeClient(client: RedisClient): Promise<void> {
+  if (!client.isOpen) {
+    return;
+  }
+  if (client.isReady) {
+    await client.close().catch(() => client.destroy());
+  } else {
+    client.destroy();
+  }
+}

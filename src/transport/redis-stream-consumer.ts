@@ -1,0 +1,320 @@
+import type { CanonicalEvent } from '../events/event.js';
+import type { Logger } from '../logger.js';
+import { chunkBy, sleep } from './group-commit.js';
+import type { RedisClient } from './redis-client.js';
+import { TRIM_SCRIPT } from './redis-stream-scripts.js';
+import type { Batch } from './transport.js';
+
+export interface RedisConsumerDeps {
+  /** Shared client: acks, reclaims, trims. */
+  client: RedisClient;
+  /** Dedicated connection for the blocking XREADGROUP. */
+  reader: RedisClient;
+  stream: string;
+  group: string;
+  consumer: string;
+  reclaimIdleMs: number;
+  log: Logger;
+}
+
+interface Entry {
+  id: string;
+  events: CanonicalEvent[];
+}
+
+type RawEntry = [id: string, fields: string[] | null];
+
+const TRIM_EVERY_MS = 1000;
+/** Consumers that own nothing and were idle this long are removed (live ones poll every second). */
+const DEAD_CONSUMER_IDLE_MS = 3_600_000;
+
+/**
+ * The consumer loop: reclaim entries idle on other (dead) consumers, else read new ones; hand
+ * them out in batches of whole entries; XACK a batch only after the handler resolved; trim.
+ * A batch whose handler rejects is retried here with backoff (its entries stay pending and
+ * their idle time is kept fresh, so no other consumer steals a batch that is being worked on).
+ */
+export class RedisStreamConsumer {
+  private readonly reclaimEveryMs: number;
+  private avgEventsPerEntry = 1;
+  private lastTrim = 0;
+  private reclaimCursor = '0-0';
+
+  constructor(
+    private readonly d: RedisConsumerDeps,
+    private readonly handler: (batch: Batch) => Promise<void>,
+    private readonly maxEvents: number,
+    private readonly signal: AbortSignal,
+  ) {
+    this.reclaimEveryMs = Math.max(50, Math.floor(d.reclaimIdleMs / 2));
+  }
+
+  async run(): Promise<void> {
+    const { log } = this.d;
+    let groupReady = false;
+    let lastReclaim = 0;
+    let delay = 100;
+    while (!this.signal.aborted) {
+      try {
+        if (!this.d.reader.isReady) {
+          await sleep(100, this.signal);
+          continue;
+        }
+        if (!groupReady) {
+          await this.ensureGroup();
+          groupReady = true;
+        }
+        let entries: Entry[] = [];
+        if (Date.now() - lastReclaim >= this.reclaimEveryMs) {
+          entries = await this.reclaim();
+          if (entries.length === 0) {
+            lastReclaim = Date.now(); // a whole pass over the pending entries found nothing idle
+          } else {
+            log.info(
+              { entries: entries.length },
+              'reclaimed entries left pending by another consumer',
+            );
+          }
+        }
+        if (entries.length === 0) {
+          entries = await this.read();
+        }
+        if (!(await this.deliver(entries))) {
+          return;
+        }
+        delay = 100;
+      } catch (err) {
+        if (this.signal.aborted) {
+          return;
+        }
+        if (String((err as Error).message).includes('NOGROUP')) {
+          groupReady = false;
+        }
+        log.warn(
+          { err: (err as Error).message, delayMs: delay },
+          'redis stream read failed; retrying',
+        );
+        await sleep(delay, this.signal);
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  /** Entries read but not handled: mark them idle at once so another consumer (or our restart) takes them now. */
+  async release(ids: string[]): Promise<void> {
+    if (ids.length === 0) {
+      return;
+    }
+    const { client, stream, group, consumer, reclaimIdleMs } = this.d;
+    await client
+      .sendCommand(
+        ['XCLAIM', stream, group, consumer, '0', ...ids, 'IDLE', String(reclaimIdleMs), 'JUSTID'],
+        { timeout: 2000 },
+      )
+      .catch((err: unknown) =>
+        this.d.log.warn(
+          { err: (err as Error).message },
+          'could not release pending entries; they are reclaimed after the idle timeout',
+        ),
+      );
+  }
+
+  /** Removes our consumer from the group when it owns no pending entry (clean shutdown). */
+  async leave(): Promise<void> {
+    const { client, stream, group, consumer } = this.d;
+    try {
+      const mine = await client.sendCommand<unknown[]>(
+        ['XPENDING', stream, group, '-', '+', '1', consumer],
+        { timeout: 2000 },
+      );
+      if (mine.length === 0) {
+        await client.sendCommand(['XGROUP', 'DELCONSUMER', stream, group, consumer], {
+          timeout: 2000,
+        });
+      }
+    } catch {
+      // The consumer stays listed; the trim script removes it after an hour of idleness.
+    }
+  }
+
+  private async ensureGroup(): Promise<void> {
+    const { client, stream, group } = this.d;
+    try {
+      // From the start of the stream: events published before the first worker ran are consumed.
+      await client.sendCommand(['XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM'], {
+        timeout: 5000,
+      });
+    } catch (err) {
+      if (!String((err as Error).message).includes('BUSYGROUP')) {
+        throw err;
+      }
+    }
+  }
+
+  private readCount(): number {
+    return Math.max(1, Math.min(1000, Math.floor(this.maxEvents / this.avgEventsPerEntry)));
+  }
+
+  /**
+   * Claims entries pending longer than the idle timeout (their consumer died), following the
+   * XAUTOCLAIM cursor; returns the first non-empty step, or nothing after a whole pass.
+   */
+  private async reclaim(): Promise<Entry[]> {
+    const { client, stream, group, consumer, reclaimIdleMs } = this.d;
+    for (;;) {
+      const [next, raw] = await client.sendCommand<[string, RawEntry[], string[]?]>(
+        [
+          'XAUTOCLAIM',
+          stream,
+          group,
+          consumer,
+          String(reclaimIdleMs),
+          this.reclaimCursor,
+          'COUNT',
+          String(this.readCount()),
+        ],
+        { timeout: 5000 },
+      );
+      this.reclaimCursor = next;
+      const entries = this.parse(raw);
+      if (entries.length > 0 || next === '0-0') {
+        return entries;
+      }
+    }
+  }
+
+  /** New entries; blocks at most a second (also the stop latency), less when reclaims are due sooner. */
+  private async read(): Promise<Entry[]> {
+    const { reader, stream, group, consumer } = this.d;
+    const block = Math.min(1000, this.reclaimEveryMs);
+    const reply = await reader.sendCommand<[string, RawEntry[]][] | null>([
+      'XREADGROUP',
+      'GROUP',
+      group,
+      consumer,
+      'COUNT',
+      String(this.readCount()),
+      'BLOCK',
+      String(block),
+      'STREAMS',
+      stream,
+      '>',
+    ]);
+    return reply?.[0] ? this.parse(reply[0][1]) : [];
+  }
+
+  private parse(raw: RawEntry[]): Entry[] {
+    const out: Entry[] = [];
+    let events = 0;
+    for (const [id, fields] of raw) {
+      if (!fields) {
+        continue; // deleted while pending
+      }
+      const i = fields.indexOf('e');
+      try {
+        const parsed = JSON.parse(fields[i + 1] ?? '') as CanonicalEvent[];
+        out.push({ id, events: parsed });
+        events += parsed.length;
+      } catch {
+        // Only Tally writes this stream; an entry it cannot read would block everything behind it.
+        this.d.log.error({ id }, 'unreadable stream entry acknowledged without processing');
+        out.push({ id, events: [] });
+      }
+    }
+    if (out.length > 0) {
+      this.avgEventsPerEntry = 0.7 * this.avgEventsPerEntry + (0.3 * events) / out.length;
+    }
+    return out;
+  }
+
+  /** Returns false when stopped before everything was handled (the rest is released). */
+  private async deliver(entries: Entry[]): Promise<boolean> {
+    const chunks = chunkBy(entries, (e) => e.events.length, this.maxEvents);
+    for (let i = 0; i < chunks.length; i++) {
+      const chunk = chunks[i]!;
+      const ids = chunk.map((e) => e.id);
+      const ok = await this.handle(
+        chunk.flatMap((e) => e.events),
+        ids,
+      );
+      if (!ok) {
+        await this.release(chunks.slice(i).flatMap((c) => c.map((e) => e.id)));
+        return false;
+      }
+      await this.ack(ids);
+    }
+    this.maybeTrim();
+    return true;
+  }
+
+  /** Runs the handler until it resolves; false if stopped first. Keeps the entries' idle time fresh meanwhile. */
+  private async handle(events: CanonicalEvent[], ids: string[]): Promise<boolean> {
+    if (events.length === 0) {
+      return true;
+    }
+    const { client, stream, group, consumer, reclaimIdleMs, log } = this.d;
+    const keepAlive = setInterval(
+      () => {
+        void client
+          .sendCommand(['XCLAIM', stream, group, consumer, '0', ...ids, 'JUSTID'], {
+            timeout: 2000,
+          })
+          .catch(() => undefined);
+      },
+      Math.max(50, Math.floor(reclaimIdleMs / 3)),
+    );
+    try {
+      let delay = 100;
+      for (;;) {
+        if (this.signal.aborted) {
+          return false;
+        }
+        try {
+          await this.handler({ events });
+          return true;
+        } catch (err) {
+          if (this.signal.aborted) {
+            return false;
+          }
+          log.error(
+            { err, delayMs: delay, events: events.length },
+            'batch handler failed; will redeliver',
+          );
+          await sleep(delay, this.signal);
+          delay = Math.min(delay * 2, 5000);
+        }
+      }
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  private async ack(ids: string[]): Promise<void> {
+    const { client, stream, group, log } = this.d;
+    try {
+      await client.sendCommand(['XACK', stream, group, ...ids], { timeout: 5000 });
+    } catch (err) {
+      // Stays pending: reclaimed after the idle timeout and deduplicated by the aggregator.
+      log.warn(
+        { err: (err as Error).message, entries: ids.length },
+        'XACK failed; entries will be redelivered',
+      );
+    }
+  }
+
+  private maybeTrim(): void {
+    if (Date.now() - this.lastTrim < TRIM_EVERY_MS) {
+      return;
+    }
+    this.lastTrim = Date.now();
+    const { client, stream, group, consumer, log } = this.d;
+    client
+      .sendCommand(
+        ['EVAL', TRIM_SCRIPT, '1', stream, group, String(DEAD_CONSUMER_IDLE_MS), consumer],
+        { timeout: 5000 },
+      )
+      .catch((err: unknown) =>
+        log.warn({ err: (err as Error).message }, 'stream trim failed; will retry'),
+      );
+  }
+}

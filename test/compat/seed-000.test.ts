@@ -1,0 +1,188 @@
+/** Seed 000 (ad events, POST /events, GET /health, rate limit) through real HTTP against the full service. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { caughtUp, startServer, type TestServer } from '../helpers/server.js';
+import { DAY, onDay, postJson, request, UUID_V7 } from './readme.js';
+
+let s: TestServer;
+beforeAll(async () => {
+  s = await startServer({ MAX_BODY_BYTES: '4096' });
+});
+afterAll(async () => {
+  await s.close();
+});
+
+const events = () => `${s.url}/events`;
+const rejected = (error: string, errors?: { field: string; message: string }[]) => ({
+  status: 'rejected',
+  error,
+  ...(errors ? { errors } : {}),
+});
+
+describe('seed 000 README examples', () => {
+  it('curl http://localhost:3000/health', async () => {
+    const r = await request(`${s.url}/health`);
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual({
+      ok: true,
+      status: 'healthy',
+      service: 'tally',
+      timestamp: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      database: 'connected',
+      uptime: expect.any(Number),
+      uptime_s: expect.any(Number),
+      dependencies: {
+        storage: { status: 'up' },
+        log: { status: 'up', waiting: expect.any(Number), bytes: expect.any(Number) },
+      },
+    });
+  });
+
+  it('send one event → 202 {"status":"accepted","event_id":"qssd-dsdf-sdfd-fdf-dfdc"}', async () => {
+    const r = await postJson(events(), {
+      event_id: 'qssd-dsdf-sdfd-fdf-dfdc',
+      type: 'impression',
+      ad_id: '1',
+      ts: onDay('2026-02-01T12:34:56.789Z'),
+    });
+    expect(r.status).toBe(202);
+    expect(r.text).toBe('{"status":"accepted","event_id":"qssd-dsdf-sdfd-fdf-dfdc"}');
+  });
+
+  it('the example payload with campaign_id and user_id', async () => {
+    const r = await postJson(events(), {
+      event_id: '0f7a4d9a-2f2e-4c6c-9d1b-7b0c9c9b3c31',
+      type: 'impression',
+      ad_id: '1',
+      campaign_id: '1',
+      user_id: '1',
+      ts: onDay('2026-02-02T12:34:56.789Z'),
+    });
+    expect(r).toMatchObject({
+      status: 202,
+      json: { status: 'accepted', event_id: '0f7a4d9a-2f2e-4c6c-9d1b-7b0c9c9b3c31' },
+    });
+  });
+
+  it('the literal README date is outside the dedup window: 400, not counted', async () => {
+    const r = await postJson(events(), {
+      event_id: 'old-1',
+      type: 'impression',
+      ad_id: '1',
+      ts: '2026-02-01T12:34:56.789Z',
+    });
+    expect(r.status).toBe(400);
+    expect(r.json).toEqual(
+      rejected('ts is older than the dedup window (7 days)', [
+        { field: 'ts', message: 'is older than the dedup window (7 days)' },
+      ]),
+    );
+  });
+});
+
+describe('seed 000 ingestion', () => {
+  it('assigns an event_id when the client gives none; ts defaults to now', async () => {
+    const r = await postJson(events(), { type: 'click', ad_id: 'no-id' });
+    expect(r.status).toBe(202);
+    expect(r.json.event_id).toMatch(UUID_V7);
+  });
+
+  it('accepts timestamps with an offset and epoch milliseconds, and ignores unknown fields', async () => {
+    for (const ts of [`${DAY}T12:00:00+05:30`, `${DAY}T12:00:00-0300`, Date.now() - 1000]) {
+      const r = await postJson(events(), { type: 'impression', ad_id: 'tz', ts, extra: { ignored: true } });
+      expect(r.status).toBe(202);
+    }
+  });
+
+  it('dedupes a client event_id and counts per-minute ad counters after processing', async () => {
+    const ts = onDay('2026-02-01T12:34:56.789Z');
+    for (let i = 0; i < 3; i++) {
+      expect(
+        (await postJson(events(), { event_id: 'dup-click', type: 'click', ad_id: 'ad-000', campaign_id: 'c', ts }))
+          .status,
+      ).toBe(202);
+    }
+    for (const id of ['imp-1', 'imp-2', 'imp-3']) {
+      await postJson(events(), {
+        event_id: id,
+        type: 'impression',
+        ad_id: 'ad-000',
+        campaign_id: 'c',
+        user_id: 'u',
+        ts,
+      });
+    }
+    await caughtUp(s);
+    const minute = onDay('2026-02-01T12:34:00.000Z');
+    const r = await request(`${s.url}/v1/ads/stats?interval=minute&from=${minute}&to=${minute}&ad_id=ad-000`);
+    expect(r.json.rows).toEqual([{ bucket: minute, group: 'ad-000', impressions: 3, clicks: 1, ctr: 1 / 3 }]);
+  });
+});
+
+describe('seed 000 refuses, in its own error shape', () => {
+  const cases: [string, unknown, number, unknown][] = [
+    [
+      'missing fields',
+      {},
+      400,
+      rejected('type is required; ad_id is required', [
+        { field: 'type', message: 'is required' },
+        { field: 'ad_id', message: 'is required' },
+      ]),
+    ],
+    [
+      'another type',
+      { type: 'page_view', ad_id: '1' },
+      400,
+      rejected('type must be "impression" or "click"', [{ field: 'type', message: 'must be "impression" or "click"' }]),
+    ],
+    [
+      'non-string ids',
+      { type: 'click', ad_id: 1, user_id: {} },
+      400,
+      rejected('ad_id must be a string; user_id must be a string', [
+        { field: 'ad_id', message: 'must be a string' },
+        { field: 'user_id', message: 'must be a string' },
+      ]),
+    ],
+    [
+      'an impossible date',
+      { type: 'click', ad_id: '1', ts: '2026-02-30T00:00:00Z' },
+      400,
+      rejected('ts must be an ISO-8601 timestamp with Z or an offset, or epoch milliseconds', [
+        { field: 'ts', message: 'must be an ISO-8601 timestamp with Z or an offset, or epoch milliseconds' },
+      ]),
+    ],
+    [
+      'an over-long event_id',
+      { event_id: 'x'.repeat(129), type: 'click', ad_id: '1' },
+      400,
+      rejected('event_id must be 1 to 128 characters long', [
+        { field: 'event_id', message: 'must be 1 to 128 characters long' },
+      ]),
+    ],
+    [
+      'an array body',
+      [{ type: 'click', ad_id: '1' }],
+      400,
+      rejected('body must be a JSON object', [{ field: '', message: 'must be a JSON object' }]),
+    ],
+    ['malformed JSON', '{"type":"click",', 400, rejected('body is not valid JSON')],
+    [
+      'a body over MAX_BODY_BYTES',
+      JSON.stringify({ type: 'click', ad_id: 'x'.repeat(5000) }),
+      413,
+      rejected('request body is larger than 4096 bytes'),
+    ],
+  ];
+  it.each(cases)('%s', async (_name, body, status, expected) => {
+    const r = await postJson(events(), body);
+    expect(r.status).toBe(status);
+    expect(r.json).toEqual(expected);
+  });
+
+  it('a non-JSON content type: 415', async () => {
+    const r = await request(events(), { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<e/>' });
+    expect(r.status).toBe(415);
+    expect(r.json).toEqual(rejected('unsupported Content-Type: send application/json'));
+  });
+});

@@ -1,0 +1,86 @@
+/** Seed 001: invalid input answered in its JSend `fail` shape, never 500, over real HTTP. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type TestServer } from '../helpers/server.js';
+import { DAY, onDay, postJson, request } from './readme.js';
+
+let s: TestServer;
+beforeAll(async () => {
+  s = await startServer();
+});
+afterAll(async () => {
+  await s.close();
+});
+
+const ingest = (body: unknown) => postJson(`${s.url}/api/ingestion/event`, body);
+const stats = (query: string) => request(`${s.url}/api/reporting/stats?${query}`);
+const fail = (...errors: [string, string][]) => ({
+  status: 'fail',
+  errors: errors.map(([path, message]) => ({ path, message })),
+});
+const example = {
+  site_id: 'site-abc-123',
+  event_type: 'page_view',
+  path: '/pricing',
+  user_id: 'user-xyz-789',
+  timestamp: onDay('2025-11-12T19:30:01Z'),
+};
+
+describe('seed 001 refuses, in its own error shape', () => {
+  it.each([
+    [
+      'every required field missing',
+      {},
+      fail(
+        ['body.site_id', 'site_id is required'],
+        ['body.event_type', 'event_type is required'],
+        ['body.timestamp', 'timestamp is required'],
+      ),
+    ],
+    [
+      'wrong types',
+      { site_id: 1, event_type: 'page_view', timestamp: onDay('2025-11-12T19:30:01Z'), path: [] },
+      fail(['body.site_id', 'site_id must be a string'], ['body.path', 'path must be a string']),
+    ],
+    [
+      'a timestamp without a zone',
+      { ...example, timestamp: `${DAY}T19:30:01` },
+      fail(['body.timestamp', 'timestamp must be an ISO 8601 datetime with Z or an offset']),
+    ],
+    [
+      'an impossible date',
+      { ...example, timestamp: '2026-02-30T10:00:00Z' },
+      fail(['body.timestamp', 'timestamp must be an ISO 8601 datetime with Z or an offset']),
+    ],
+    [
+      'the literal README date (outside the dedup window)',
+      { ...example, timestamp: '2025-11-12T19:30:01Z' },
+      fail(['body.timestamp', 'timestamp is older than the dedup window (7 days)']),
+    ],
+    [
+      'an over-long path',
+      { ...example, path: `/${'p'.repeat(2048)}` },
+      fail(['body.path', 'path must be 1 to 2048 characters long']),
+    ],
+    ['a non-object body', '"page_view"', fail(['body', 'body must be a JSON object'])],
+  ])('%s', async (_name, body, expected) => {
+    const r = await ingest(body);
+    expect(r.status).toBe(400);
+    expect(r.json).toEqual(expected);
+  });
+
+  it('malformed JSON: 400, never 500', async () => {
+    const r = await ingest('{"site_id":');
+    expect(r).toMatchObject({ status: 400, json: { status: 'fail', message: 'body is not valid JSON' } });
+  });
+
+  it('stats without site_id, or with an impossible date', async () => {
+    expect(await stats('date=2025-11-12')).toMatchObject({
+      status: 400,
+      json: fail(['query.site_id', 'site_id is required']),
+    });
+    expect(await stats('site_id=a&date=2025-02-30')).toMatchObject({
+      status: 400,
+      json: fail(['query.date', 'date must be a real date in YYYY-MM-DD format']),
+    });
+  });
+});

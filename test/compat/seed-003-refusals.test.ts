@@ -1,0 +1,109 @@
+/** Seed 003: invalid input in the NestJS shape, the visitor cookie, site event types, over real HTTP. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { caughtUp, startServer, type TestServer } from '../helpers/server.js';
+import { DAY, onDay, postJson, request, uniqueSite, UUID } from './readme.js';
+
+let s: TestServer;
+beforeAll(async () => {
+  s = await startServer({ MAX_BODY_BYTES: '65536' });
+});
+afterAll(async () => {
+  await s.close();
+});
+
+const event = (body: unknown, cookie?: string) =>
+  postJson(`${s.url}/api/event`, body, cookie ? { cookie: `visitor_id=${cookie}` } : {});
+const stats = (siteId: string, date: string) => request(`${s.url}/api/stats?siteId=${siteId}&date=${date}`);
+const badRequest = (...message: string[]) => ({ statusCode: 400, message, error: 'Bad Request' });
+const COOKIE =
+  /^visitor_id=([0-9a-f-]{36}); Max-Age=31536000; Path=\/; Expires=[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT; HttpOnly; SameSite=Lax$/;
+const tv = (path: string, time: string, day = DAY, siteId = 'test_site') => ({
+  siteId,
+  eventType: 'page_view',
+  path,
+  timestamp: `${day}T${time}Z`,
+});
+
+describe('seed 003 refuses, in the NestJS shape', () => {
+  it.each([
+    [
+      'an empty body',
+      {},
+      badRequest(
+        'siteId should not be empty',
+        'eventType should not be empty',
+        'path should not be empty',
+        'timestamp should not be empty',
+      ),
+    ],
+    [
+      'wrong types',
+      { siteId: 1, eventType: 'x', path: '/', timestamp: onDay('2024-11-14T10:00:00Z'), eventId: 7 },
+      badRequest('siteId must be a string', 'eventId must be a string'),
+    ],
+    [
+      'an impossible date',
+      { ...tv('/', '10:00:00'), timestamp: '2024-02-30T10:00:00Z' },
+      badRequest('timestamp must be a valid ISO 8601 date string'),
+    ],
+    [
+      'the literal README date',
+      { ...tv('/', '10:00:00'), timestamp: '2024-11-14T10:00:00Z' },
+      badRequest('timestamp is older than the dedup window (7 days)'),
+    ],
+    [
+      'an over-long eventId',
+      { ...tv('/', '10:00:00'), eventId: 'e'.repeat(129) },
+      badRequest('eventId must be 1 to 128 characters long'),
+    ],
+    [
+      'an over-long eventType',
+      { ...tv('/', '10:00:00'), eventType: 't'.repeat(65) },
+      badRequest('eventType must be shorter than or equal to 64 characters, with a letter or digit'),
+    ],
+  ])('%s', async (_name, body, expected) => {
+    const r = await event(body);
+    expect(r.status).toBe(400);
+    expect(r.json).toEqual(expected);
+    expect(r.headers.get('set-cookie')).toBeNull();
+  });
+
+  it('malformed JSON (400) and a body over MAX_BODY_BYTES (413)', async () => {
+    expect(await event('{"siteId":')).toMatchObject({
+      status: 400,
+      json: { statusCode: 400, message: 'body is not valid JSON', error: 'Bad Request' },
+    });
+    expect(await event({ ...tv('/', '10:00:00'), path: 'p'.repeat(70_000) })).toMatchObject({
+      status: 413,
+      json: { statusCode: 413, message: 'request body is larger than 65536 bytes', error: 'Payload Too Large' },
+    });
+  });
+
+  it('stats without siteId and date, or with an impossible date', async () => {
+    expect(await request(`${s.url}/api/stats`)).toMatchObject({
+      status: 400,
+      json: badRequest('siteId should not be empty', 'date should not be empty'),
+    });
+    expect(await stats('test_site', '2024-02-30')).toMatchObject({
+      status: 400,
+      json: badRequest('date must be a valid ISO 8601 date string (YYYY-MM-DD)'),
+    });
+  });
+});
+
+describe('seed 003 visitor cookie and event types', () => {
+  it('an unusable cookie is replaced; offsets are accepted; a site click is a site_click', async () => {
+    const site = uniqueSite('s003c');
+    const r = await event(
+      { siteId: site, eventType: 'Click', path: '/', timestamp: `${DAY}T10:00:00+02:00` },
+      'x'.repeat(300),
+    );
+    expect(r.status).toBe(202);
+    expect(r.json.visitorId).toMatch(UUID);
+    expect(r.headers.get('set-cookie')).toMatch(COOKIE);
+    await caughtUp(s);
+    const v1 = await request(`${s.url}/v1/stats?site_id=${site}&date=${DAY}`);
+    expect(v1.json).toMatchObject({ total_events: 1, unique_users: 1, events_by_type: { site_click: 1 } });
+    expect((await stats(site, DAY)).json).toMatchObject({ totalViews: 1, topPaths: [{ path: '/', views: 1 }] });
+  });
+});
