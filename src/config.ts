@@ -29,6 +29,7 @@ const EnvSchema = z.object({
   KAFKA_BROKERS: z.string().min(1).default('127.0.0.1:9092'),
   KAFKA_TOPIC: z.string().regex(/^[\w.-]{1,249}$/, 'must be a Kafka topic name').default('tally-events'),
   KAFKA_PARTITIONS: int(1, 1024).default(6),
+  KAFKA_SESSION_TIMEOUT_MS: int(6000, 300_000).default(30_000),
   CONSUMER_GROUP: z.string().min(1).max(200).default('tally-aggregator'),
   RECLAIM_IDLE_MS: int(1000, 3_600_000).default(30_000),
   RATE_LIMIT_WINDOW_MS: int(100, 86_400_000).default(60_000),
@@ -72,6 +73,7 @@ export interface Config {
     kafkaBrokers: string[];
     kafkaTopic: string;
     kafkaPartitions: number;
+    kafkaSessionTimeoutMs: number;
     consumerGroup: string;
     reclaimIdleMs: number;
   };
@@ -118,6 +120,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       kafkaBrokers: e.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter(Boolean),
       kafkaTopic: e.KAFKA_TOPIC,
       kafkaPartitions: e.KAFKA_PARTITIONS,
+      kafkaSessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
       consumerGroup: e.CONSUMER_GROUP,
       reclaimIdleMs: e.RECLAIM_IDLE_MS,
     },

@@ -4,6 +4,8 @@ import { installErrorHandler } from './error-handler.js';
 
 export interface ServerOptions {
   maxBodyBytes: number;
+  /** Addresses or CIDRs whose X-Forwarded-For is believed; `req.ip` is then the real client. */
+  trustedProxies?: readonly string[];
 }
 
 export type Plugin = (app: FastifyInstance) => Promise<void>;
@@ -16,6 +18,7 @@ export async function buildServer(log: Logger, opts: ServerOptions, plugins: Plu
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.maxBodyBytes,
     return503OnClosing: true,
+    trustProxy: opts.trustedProxies?.length ? [...opts.trustedProxies] : false,
     ajv: { customOptions: { coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: false } },
   }) as unknown as FastifyInstance;
   // navigator.sendBeacon sends text/plain: its body is parsed as JSON like application/json.

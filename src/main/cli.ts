@@ -4,10 +4,12 @@ import { ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { migrate } from '../storage/migrate.js';
 import { openDb } from './components.js';
-import { serve } from './serve.js';
+import { start } from './serve.js';
 
 const USAGE = `usage: tally <command>
-  serve     API and aggregator in one process (default)
+  serve     API and aggregator in one process (default; embedded log and database)
+  api       the HTTP edge only (TRANSPORT=redis|kafka, DATABASE_URL)
+  worker    the aggregator only (TRANSPORT=redis|kafka, DATABASE_URL)
   migrate   apply database migrations and exit`;
 
 async function main(argv: string[]): Promise<number> {
@@ -27,9 +29,20 @@ async function main(argv: string[]): Promise<number> {
   }
   const log = createLogger(config.log);
   switch (command) {
-    case 'serve': {
-      const running = await serve(config, log);
-      log.info({ port: config.http.port, dataDir: config.dataDir, db: running.db.kind, log: running.transport.name }, 'tally is serving');
+    case 'serve':
+    case 'api':
+    case 'worker': {
+      if (command !== 'serve' && config.transport.kind === 'embedded') {
+        process.stderr.write(
+          `tally: ${command} runs apart from the ${command === 'api' ? 'aggregator' : 'API'}: set TRANSPORT=redis or TRANSPORT=kafka (the embedded log lives inside one process; use serve)\n`,
+        );
+        return 2;
+      }
+      const running = await start(command, config, log);
+      log.info(
+        { role: command, port: running.app ? config.http.port : undefined, db: running.db.kind, log: running.transport.name },
+        `tally ${command} is running`,
+      );
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           log.info({ signal }, 'shutting down');

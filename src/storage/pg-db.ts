@@ -21,6 +21,12 @@ export function createPgDb(opts: { url: string; poolSize: number }): Db {
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       const client = await pool.connect();
       let broken = false;
+      // A checked-out client whose connection dies emits 'error' between queries; without a
+      // listener that would crash the process. The next query on it fails and is retried.
+      const onError = () => {
+        broken = true;
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const tx: Queryable = {
@@ -38,6 +44,7 @@ export function createPgDb(opts: { url: string; poolSize: number }): Db {
         });
         throw err;
       } finally {
+        client.off('error', onError);
         client.release(broken);
       }
     },

@@ -45,6 +45,7 @@ export async function createTransport(
           partitions: config.kafkaPartitions,
           groupId: config.consumerGroup,
           maxPendingBytes: config.maxPendingBytes,
+          sessionTimeoutMs: config.kafkaSessionTimeoutMs,
         },
         tlog,
       );

@@ -8,6 +8,7 @@ export interface KafkaConsumerDeps {
   kafka: Kafka;
   topic: string;
   groupId: string;
+  sessionTimeoutMs: number;
   /** Creates the topic when missing (the worker may start before any API process). */
   ensureTopic: () => Promise<number>;
   log: Logger;
@@ -41,7 +42,8 @@ export async function runKafkaConsumer(
     const consumer = d.kafka.consumer({
       groupId: d.groupId,
       allowAutoTopicCreation: false,
-      heartbeatInterval: HEARTBEAT_MS,
+      sessionTimeout: d.sessionTimeoutMs,
+      heartbeatInterval: Math.min(HEARTBEAT_MS, Math.floor(d.sessionTimeoutMs / 3)),
       maxWaitTimeInMs: 1000,
       // We restart the member ourselves (below), with our backoff and logging.
       retry: {

@@ -18,6 +18,8 @@ export interface KafkaOptions {
   maxPendingBytes: number;
   /** A publish that Kafka has not acknowledged within this bound fails with 503 (default 3000). */
   publishTimeoutMs?: number;
+  /** How long the group waits for a silent member (e.g. a killed worker) before rebalancing. */
+  sessionTimeoutMs?: number;
 }
 
 interface Encoded {
@@ -263,6 +265,7 @@ class KafkaTransport implements Transport {
         kafka: this.kafka,
         topic: this.opts.topic,
         groupId: this.opts.groupId,
+        sessionTimeoutMs: this.opts.sessionTimeoutMs ?? 30_000,
         ensureTopic: this.ensureTopic,
         log: this.log,
       },

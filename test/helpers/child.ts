@@ -21,8 +21,16 @@ export interface Child {
   exited: Promise<number | null>;
 }
 
-/** Starts `tally serve` as `npm start` does (node --import tsx src/main/cli.ts serve), waits for /ready. */
-export async function startChild(env: Record<string, string>, args = ['serve']): Promise<Child> {
+/**
+ * Starts `tally <args>` as `npm start` does (node --import tsx src/main/cli.ts serve) and waits
+ * until it is ready: `/ready` answers 200, or, for a process without HTTP (`worker`), `readyLine`
+ * appears in its output.
+ */
+export async function startChild(
+  env: Record<string, string>,
+  args = ['serve'],
+  readyLine?: RegExp,
+): Promise<Child> {
   const port = await freePort();
   const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', ...args], {
     cwd: ROOT,
@@ -39,13 +47,19 @@ export async function startChild(env: Record<string, string>, args = ['serve']):
     if (proc.exitCode !== null) {
       throw new Error(`tally exited early (${proc.exitCode}):\n${out}`);
     }
-    try {
-      const r = await fetch(`${url}/ready`);
-      if (r.status === 200) {
+    if (readyLine) {
+      if (readyLine.test(out)) {
         break;
       }
-    } catch {
-      // not listening yet
+    } else {
+      try {
+        const r = await fetch(`${url}/ready`);
+        if (r.status === 200) {
+          break;
+        }
+      } catch {
+        // not listening yet
+      }
     }
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
-import { serve, type Running } from '../../src/main/serve.js';
+import { serve, type Serving } from '../../src/main/serve.js';
 
 export interface TestServer {
   url: string;
   dataDir: string;
   config: Config;
-  running: Running;
+  running: Serving;
   /** Closes the server (graceful) and, unless `keepData`, removes its data directory. */
   close(opts?: { keepData?: boolean }): Promise<void>;
 }

@@ -6,7 +6,7 @@ import { createKafkaTransport, type KafkaOptions } from '../../src/transport/kaf
 import { partitionKey } from '../../src/transport/partition-key.js';
 import type { Transport } from '../../src/transport/transport.js';
 import { kafkaAvailable, requireService, TEST_KAFKA_BROKERS } from '../helpers/services.js';
-import { startTcpProxy } from './tcp-proxy.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { describeTransport, ev, Sink, testLog } from './transport.contract.js';
 
 // Real: the Kafka broker of scripts/kafka/kafka.sh; unique topic and group per test, deleted afterwards.

@@ -5,7 +5,7 @@ import { AppError } from '../../src/errors.js';
 import { createRedisStreams, type RedisStreamsOptions } from '../../src/transport/redis-streams.js';
 import type { Transport } from '../../src/transport/transport.js';
 import { redisAvailable, requireService, TEST_REDIS_URL } from '../helpers/services.js';
-import { startTcpProxy } from './tcp-proxy.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { describeTransport, ev, Sink, testLog } from './transport.contract.js';
 
 // Real: Redis 7 at TEST_REDIS_URL; unique stream and group per test, deleted afterwards.

@@ -1,0 +1,100 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { compatRoutes, seed004ReportingRoutes } from '../compat/compat.js';
+import { buildServer } from '../http/build-server.js';
+import { createDropCounter } from '../ingest/drop-counter.js';
+import { createIngest } from '../ingest/ingest.js';
+import { ingestRoutes } from '../ingest/ingest.routes.js';
+import { healthRoutes, type Lifecycle } from '../ops/health.routes.js';
+import { createRateLimiter } from '../ratelimit/create-rate-limiter.js';
+import { rateLimitHooks } from '../ratelimit/rate-limit.hook.js';
+import { reportingRoutes } from '../reporting/reporting.routes.js';
+import type { Db } from '../storage/db.js';
+import type { Transport } from '../transport/transport.js';
+import type { Aggregator } from '../aggregate/aggregator.js';
+import { visitorSalt } from './components.js';
+
+export interface Api {
+  app: FastifyInstance;
+  /** Seed 004's reporting server on REPORTING_PORT, when that is set. */
+  reportingApp: FastifyInstance | undefined;
+  /** Stops accepting and finishes in-flight requests; the caller closes what it passed in. */
+  close(): Promise<void>;
+}
+
+/** What an aggregator-less API process reports as "completed" in seed 003's queue health. */
+const NO_AGGREGATOR = { stats: () => ({ counted: 0, duplicates: 0, late: 0 }) };
+
+/**
+ * The edge: ingest, reports, health and the seed routes, publishing to `transport`.
+ * Used by `tally serve` (with the in-process aggregator) and `tally api` (without).
+ */
+export async function startApi(
+  config: Config,
+  log: Logger,
+  deps: { db: Db; transport: Transport; lifecycle: Lifecycle; aggregator?: Aggregator },
+  opts: { listen?: boolean } = {},
+): Promise<Api> {
+  const { db, transport, lifecycle } = deps;
+  const drops = createDropCounter(db, log.child({ component: 'drops' }));
+  const ingest = createIngest(
+    { transport, drops },
+    {
+      maxEventsPerRequest: config.ingest.maxEventsPerRequest,
+      dedupWindowMs: config.ingest.dedupWindowMs,
+      maxFutureMs: config.ingest.maxFutureMs,
+      visitorSalt: await visitorSalt(config),
+    },
+  );
+  const limiter = createRateLimiter(config.rateLimit, log);
+  const rateLimit = limiter && { limiter, trustedProxies: config.rateLimit.trustedProxies, drops };
+  const http = { maxBodyBytes: config.http.maxBodyBytes, trustedProxies: config.rateLimit.trustedProxies };
+  const app = await buildServer(log, http, [
+    // Before the routes it guards: it hooks them as they are added.
+    ...(rateLimit ? [rateLimitHooks(limiter, rateLimit)] : []),
+    ingestRoutes(ingest),
+    reportingRoutes(db),
+    healthRoutes({ db, transport, lifecycle }),
+    ...(await compatRoutes({
+      ingest,
+      db,
+      transport,
+      aggregator: deps.aggregator ?? NO_AGGREGATOR,
+      rateLimit,
+      campaignAccountsFile: config.compat.campaignAccountsFile,
+    })),
+  ]);
+  // Seed 004 served its reports on a port of their own; its clients keep using it.
+  const reportingPort = config.http.reportingPort;
+  const reportingApp =
+    reportingPort === undefined || (reportingPort !== 0 && reportingPort === config.http.port)
+      ? undefined
+      : await buildServer(log, http, [seed004ReportingRoutes({ db })]);
+  if (opts.listen !== false) {
+    await app.listen({ port: config.http.port, host: config.http.host });
+    await reportingApp?.listen({ port: reportingPort, host: config.http.host });
+  } else {
+    await app.ready();
+    await reportingApp?.ready();
+  }
+  return {
+    app,
+    reportingApp,
+    async close() {
+      // Keep-alive connections busy when close() starts become idle later and would hold the
+      // server open until their timeout: close them as they go idle.
+      const reaper = setInterval(() => {
+        app.server.closeIdleConnections();
+        reportingApp?.server.closeIdleConnections();
+      }, 50);
+      try {
+        await Promise.all([app.close(), reportingApp?.close()]);
+      } finally {
+        clearInterval(reaper);
+      }
+      await limiter?.close();
+      await drops.close();
+    },
+  };
+}
