@@ -1,8 +1,10 @@
 import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
 import type { Ingest } from '../ingest/ingest.js';
 import { installSeedErrors, invalidInput, SeedError } from './seed-errors.js';
 import { acceptOne, bodyObject, field, valueOf } from './seed-input.js';
 import { limited, type OnRequest } from './seed-rate-limit.js';
+import { documentationOnly, errorResponses, JSON_INGEST_ERRORS, Str } from './seed-schemas.js';
 
 /**
  * Seed 000's errors (its README shows none): `{ status: "rejected", error, errors? }`, the
@@ -12,6 +14,25 @@ const render = (f: { message: string; fields: { field: string; message: string }
   status: 'rejected',
   error: f.message,
   ...(f.fields.length > 0 ? { errors: f.fields } : {}),
+});
+
+const EventBody = Type.Object({
+  event_id: Type.Optional(Str('unique id (UUID recommended); derived from the event when absent')),
+  type: Type.Union([Type.Literal('impression'), Type.Literal('click')]),
+  ad_id: Str(),
+  campaign_id: Type.Optional(Str()),
+  user_id: Type.Optional(Str()),
+  ts: Type.Optional(
+    Type.Union([Type.String(), Type.Number()], {
+      description: 'ISO 8601 datetime with Z or an offset, or epoch milliseconds; now when absent',
+    }),
+  ),
+});
+const Accepted = Type.Object({ status: Type.Literal('accepted'), event_id: Type.String() });
+const Rejected = Type.Object({
+  status: Type.Literal('rejected'),
+  error: Type.String(),
+  errors: Type.Optional(Type.Array(Type.Object({ field: Type.String(), message: Type.String() }))),
 });
 
 /** Reads seed 000's event and maps it onto the canonical event (its field names are canonical). */
@@ -60,9 +81,21 @@ function toCanonical(body: unknown): Record<string, unknown> {
 export function seed000Routes(deps: { ingest: Ingest; rateLimit?: OnRequest | undefined }) {
   return async (app: FastifyInstance) => {
     installSeedErrors(app, { render });
-    app.post('/events', limited(deps.rateLimit), async (req, reply) => {
-      const event = await acceptOne(deps.ingest, req, toCanonical(req.body));
-      return reply.code(202).send({ status: 'accepted', event_id: event.event_id });
-    });
+    app.post(
+      '/events',
+      {
+        schema: {
+          summary: 'Seed 000: ingest one ad impression or click; 202 once durable in the log',
+          body: EventBody,
+          response: { 202: Accepted, ...errorResponses(Rejected, ...JSON_INGEST_ERRORS) },
+        },
+        ...documentationOnly,
+        ...limited(deps.rateLimit),
+      },
+      async (req, reply) => {
+        const event = await acceptOne(deps.ingest, req, toCanonical(req.body));
+        return reply.code(202).send({ status: 'accepted', event_id: event.event_id });
+      },
+    );
   };
 }

@@ -1,15 +1,28 @@
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
 import { LIMITS } from '../events/event.js';
 import type { Ingest } from '../ingest/ingest.js';
 import { installSeedErrors, SeedError } from './seed-errors.js';
 import { acceptOne, field, type Field } from './seed-input.js';
 import { limited, type OnRequest } from './seed-rate-limit.js';
+import { documentationOnly, errorResponses, Str } from './seed-schemas.js';
 
 export const SEED_002_MISSING = 'Missing required parameters';
 const REQUIRED = ['ad_unit_id', 'campaign_id', 'creative_id', 'page_url'] as const;
 /** Not in the seed: a client id for idempotent retries, and the account when no mapping knows the campaign. */
 const OPTIONAL = ['timestamp', 'event_id', 'account_id'] as const;
+
+const PixelQuery = Type.Object({
+  ad_unit_id: Str('the ad unit'),
+  campaign_id: Str('the campaign'),
+  creative_id: Str('the creative'),
+  page_url: Str('URL of the page where the ad was displayed'),
+  timestamp: Type.Optional(Str('Unix epoch milliseconds, or ISO 8601 with Z or an offset; now when absent')),
+  event_id: Type.Optional(Str('not in the seed: a client id for idempotent retries')),
+  account_id: Type.Optional(Str('not in the seed: the account when CAMPAIGN_ACCOUNTS_FILE does not map the campaign')),
+});
+const PixelError = Type.Object({ error: Type.String() });
 
 /**
  * The seed looked the account up from the campaign. Tally reads the mapping from
@@ -97,6 +110,16 @@ export function seed002Routes(deps: {
         url: `/event/${type}`,
         // A HEAD (link checkers, prefetch) must not count as an impression or a click.
         exposeHeadRoute: false,
+        schema: {
+          summary: `Seed 002: tracking pixel, count one ad ${type} (GET or POST, query parameters only); 204 once durable`,
+          querystring: PixelQuery,
+          // A POST body is never read, so no content type is refused (no 415).
+          response: {
+            204: Type.Null({ description: 'No Content: the event is durable in the log' }),
+            ...errorResponses(PixelError, 400, 413, 429, 500, 503),
+          },
+        },
+        ...documentationOnly,
         ...limited(deps.rateLimit),
         handler: async (req, reply) => {
           await acceptOne(deps.ingest, req, toCanonical(type, req, deps.campaignAccounts));

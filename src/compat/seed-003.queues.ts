@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { Type, type TSchema } from '@sinclair/typebox';
 import type { Queryable } from '../storage/db.js';
 import { SeedError } from './seed-errors.js';
 
@@ -58,15 +59,44 @@ paused or resumed from here: dead letters are replayed from the CLI.</p>
 ${(Object.keys(c) as (keyof QueueCounts)[]).map((k) => `<tr><th align="left">${k}</th><td align="right">${c[k]}</td></tr>`).join('\n')}
 </table></body></html>`;
 
-/** `GET /api/queues/health` (JSON counts) and `GET /api/queues/admin` (read-only page, no controls). */
-export function registerQueueRoutes(app: FastifyInstance, src: QueueSources): void {
-  app.get('/api/queues/health', async () => ({
-    [QUEUE_NAME]: await queueCounts(src),
-  }));
-  app.get('/api/queues/admin', async (_req, reply) =>
-    reply
-      .type('text/html; charset=utf-8')
-      .header('cache-control', 'no-store')
-      .send(page(await queueCounts(src))),
+const Counts = Type.Object({
+  waiting: Type.Integer(),
+  active: Type.Integer(),
+  completed: Type.Integer(),
+  failed: Type.Integer(),
+  delayed: Type.Integer(),
+  total: Type.Integer(),
+});
+/** Keyed by queue name, as BullMQ's; Tally has the one queue. */
+const QueueHealth = Type.Object({ [QUEUE_NAME]: Counts }, { additionalProperties: true });
+
+/**
+ * `GET /api/queues/health` (JSON counts) and `GET /api/queues/admin` (read-only page, no controls).
+ * `errors` are the seed's error responses (503 when the dead letters cannot be counted, 500).
+ */
+export function registerQueueRoutes(app: FastifyInstance, src: QueueSources, errors: Record<number, TSchema>): void {
+  app.get(
+    '/api/queues/health',
+    {
+      schema: {
+        summary: 'Seed 003: queue health, job counts by state keyed by queue name',
+        response: { 200: QueueHealth, ...errors },
+      },
+    },
+    async () => ({
+      [QUEUE_NAME]: await queueCounts(src),
+    }),
+  );
+  app.get(
+    '/api/queues/admin',
+    {
+      // 200 is the HTML page.
+      schema: { summary: 'Seed 003: read-only HTML view of the queue (its Bull Board UI)', response: errors },
+    },
+    async (_req, reply) =>
+      reply
+        .type('text/html; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .send(page(await queueCounts(src))),
   );
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from '@sinclair/typebox';
 import { LIMITS } from '../events/event.js';
 import { parseTimestamp } from '../events/time.js';
 import type { Ingest } from '../ingest/ingest.js';
@@ -9,6 +10,7 @@ import { acceptOne, bodyObject, canonicalType, cookieValue, field, MAX_TYPE, val
 import { registerQueueRoutes, type QueueSources } from './seed-003.queues.js';
 import { limited, type OnRequest } from './seed-rate-limit.js';
 import { seedDate, seedStats } from './seed-reports.js';
+import { documentationOnly, errorResponses, JSON_INGEST_ERRORS, Str, TopPaths } from './seed-schemas.js';
 
 export const SEED_003_TOP = 10;
 export const VISITOR_COOKIE = 'visitor_id';
@@ -19,6 +21,34 @@ function render(f: SeedFailure) {
   const message = f.fields.length > 0 ? f.fields.map((e) => `${e.field} ${e.message}`) : f.message;
   return { statusCode: f.status, message, error: f.reason };
 }
+
+const EventBody = Type.Object({
+  siteId: Str('your website or application'),
+  eventType: Str('e.g. page_view, click, signup'),
+  path: Str('URL path or resource identifier'),
+  timestamp: Type.String({ format: 'date-time', description: 'ISO 8601, with Z or an offset' }),
+  eventId: Type.Optional(Str('optional unique event id (UUID v4); generated when absent')),
+});
+const Accepted = Type.Object({ success: Type.Boolean(), eventId: Type.String(), visitorId: Type.String() });
+const StatsQuery = Type.Object({ siteId: Str(), date: Type.String({ format: 'date', description: 'YYYY-MM-DD' }) });
+const StatsReply = Type.Object({
+  siteId: Type.String(),
+  date: Type.String(),
+  totalViews: Type.Integer({ description: 'events of every type that day' }),
+  uniqueUsers: Type.Integer(),
+  topPaths: TopPaths,
+});
+/** NestJS's error body: `message` is the list of validation errors, else one line. */
+const NestError = Type.Object({
+  statusCode: Type.Integer(),
+  message: Type.Union([Type.String(), Type.Array(Type.String())]),
+  error: Type.String(),
+});
+const NotFound = Type.Object({
+  statusCode: Type.Integer(),
+  message: Type.String(),
+  error: Type.Optional(Type.String()),
+});
 
 const FIELD_NAMES = {
   site_id: 'siteId',
@@ -89,50 +119,73 @@ export function seed003Routes(deps: {
 }) {
   return async (app: FastifyInstance) => {
     installSeedErrors(app, { fieldNames: FIELD_NAMES, render });
-    registerQueueRoutes(app, deps.queues);
+    registerQueueRoutes(app, deps.queues, errorResponses(NestError, 500, 503));
 
-    app.post('/api/event', limited(deps.rateLimit), async (req, reply) => {
-      const raw = toCanonical(req.body);
-      const visitor = visitorOf(req);
-      const event = await acceptOne(deps.ingest, req, { ...raw, visitor_id: visitor.id });
-      if (visitor.isNew) {
-        void reply.header('set-cookie', visitorCookie(visitor.id, req.protocol === 'https'));
-      }
-      return reply.code(202).send({ success: true, eventId: event.event_id, visitorId: visitor.id });
-    });
+    app.post(
+      '/api/event',
+      {
+        schema: {
+          summary: 'Seed 003: ingest one site event, visitor from the visitor_id cookie (set when absent); 202',
+          body: EventBody,
+          response: { 202: Accepted, ...errorResponses(NestError, ...JSON_INGEST_ERRORS) },
+        },
+        ...documentationOnly,
+        ...limited(deps.rateLimit),
+      },
+      async (req, reply) => {
+        const raw = toCanonical(req.body);
+        const visitor = visitorOf(req);
+        const event = await acceptOne(deps.ingest, req, { ...raw, visitor_id: visitor.id });
+        if (visitor.isNew) {
+          void reply.header('set-cookie', visitorCookie(visitor.id, req.protocol === 'https'));
+        }
+        return reply.code(202).send({ success: true, eventId: event.event_id, visitorId: visitor.id });
+      },
+    );
 
-    app.get('/api/stats', async (req, reply) => {
-      const q = req.query as Record<string, unknown>;
-      const siteId = field(q, 'siteId');
-      const date = field(q, 'date');
-      if (siteId.state !== 'ok' || date.state !== 'ok') {
-        throw invalidInput(
-          Object.entries({ siteId, date })
-            .filter(([, f]) => f.state !== 'ok')
-            .map(([name, f]) => ({
-              field: name,
-              message: f.state === 'absent' ? 'should not be empty' : 'must be a string',
-            })),
-        );
-      }
-      const day = seedDate('date', date.value, 'must be a valid ISO 8601 date string (YYYY-MM-DD)');
-      const s = await seedStats(deps.db, {
-        siteId: siteId.value,
-        from: day,
-        to: day,
-        top: SEED_003_TOP,
-        pageViewsOnly: false,
-      });
-      if (s.events === 0) {
-        return reply.code(404).send({ statusCode: 404, message: `No stats found for site ${siteId.value} on ${day}` });
-      }
-      return {
-        siteId: siteId.value,
-        date: day,
-        totalViews: s.events,
-        uniqueUsers: s.uniqueUsers,
-        topPaths: s.topPaths,
-      };
-    });
+    app.get(
+      '/api/stats',
+      {
+        schema: {
+          summary: 'Seed 003: events, unique users and top 10 paths of a site on a day; 404 without events',
+          querystring: StatsQuery,
+          response: { 200: StatsReply, 400: NestError, 404: NotFound, 500: NestError },
+        },
+        ...documentationOnly,
+      },
+      async (req, reply) => {
+        const q = req.query as Record<string, unknown>;
+        const siteId = field(q, 'siteId');
+        const date = field(q, 'date');
+        if (siteId.state !== 'ok' || date.state !== 'ok') {
+          throw invalidInput(
+            Object.entries({ siteId, date })
+              .filter(([, f]) => f.state !== 'ok')
+              .map(([name, f]) => ({
+                field: name,
+                message: f.state === 'absent' ? 'should not be empty' : 'must be a string',
+              })),
+          );
+        }
+        const day = seedDate('date', date.value, 'must be a valid ISO 8601 date string (YYYY-MM-DD)');
+        const s = await seedStats(deps.db, {
+          siteId: siteId.value,
+          from: day,
+          to: day,
+          top: SEED_003_TOP,
+          pageViewsOnly: false,
+        });
+        if (s.events === 0) {
+          return reply.code(404).send({ statusCode: 404, message: `No stats found for site ${siteId.value} on ${day}` });
+        }
+        return {
+          siteId: siteId.value,
+          date: day,
+          totalViews: s.events,
+          uniqueUsers: s.uniqueUsers,
+          topPaths: s.topPaths,
+        };
+      },
+    );
   };
 }

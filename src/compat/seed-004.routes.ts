@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
 import { parseTimestamp } from '../events/time.js';
 import type { Ingest } from '../ingest/ingest.js';
 import type { Queryable } from '../storage/db.js';
@@ -6,6 +7,7 @@ import { installSeedErrors, invalidInput, SeedError, type SeedFailure } from './
 import { acceptOne, bodyObject, canonicalType, field, valueOf, type Field } from './seed-input.js';
 import { limited, type OnRequest } from './seed-rate-limit.js';
 import { ALL_TIME, seedDate, seedStats } from './seed-reports.js';
+import { documentationOnly, errorResponses, Str, TopPaths } from './seed-schemas.js';
 
 export const SEED_004_TOP = 10;
 export const SEED_004_QUEUED = { status: 'queued', message: 'Event received and queued for processing' } as const;
@@ -19,6 +21,31 @@ const renderIngest = (f: SeedFailure) =>
 /** Its reporting server: `{ error: "site_id is required" }`. */
 const renderReport = (f: SeedFailure) => ({
   error: f.status >= 500 && f.status !== 503 ? 'Internal server error' : f.message,
+});
+
+const EventBody = Type.Object({
+  site_id: Str('the site where the event occurred'),
+  event_type: Str('e.g. page_view, click'),
+  path: Str('the path on the site, e.g. /products/123'),
+  timestamp: Type.Optional(
+    Type.String({ format: 'date-time', description: 'when the event occurred, ISO 8601 with Z or an offset; now when absent' }),
+  ),
+  user_id: Type.Optional(Str('the user who triggered the event')),
+  event_id: Type.Optional(Str('not in the seed: a client id for idempotent retries')),
+});
+const Queued = Type.Object({ status: Type.Literal(SEED_004_QUEUED.status), message: Type.String() });
+const IngestErrors = Type.Object({ errors: Type.Array(Type.String()) });
+const OneError = Type.Object({ error: Type.String() });
+const StatsQuery = Type.Object({
+  site_id: Str(),
+  date: Type.Optional(Type.String({ format: 'date', description: 'YYYY-MM-DD; all time when absent' })),
+});
+const StatsReply = Type.Object({
+  site_id: Type.String(),
+  date: Type.Union([Type.String(), Type.Null()], { description: 'the date asked for; null for all time' }),
+  total_views: Type.Integer(),
+  unique_users: Type.Integer(),
+  top_paths: TopPaths,
 });
 
 const required = (f: Field) => (f.state === 'absent' ? 'is required' : 'must be a string');
@@ -72,10 +99,22 @@ function toCanonical(body: unknown): Record<string, unknown> {
 export function seed004IngestRoutes(deps: { ingest: Ingest; rateLimit?: OnRequest | undefined }) {
   return async (app: FastifyInstance) => {
     installSeedErrors(app, { fieldNames: { ts: 'timestamp', type: 'event_type' }, render: renderIngest });
-    app.post('/event', limited(deps.rateLimit), async (req, reply) => {
-      await acceptOne(deps.ingest, req, toCanonical(req.body));
-      return reply.code(202).send(SEED_004_QUEUED);
-    });
+    app.post(
+      '/event',
+      {
+        schema: {
+          summary: 'Seed 004: ingest one site event; 202 once durable in the log',
+          body: EventBody,
+          response: { 202: Queued, ...errorResponses(IngestErrors, 400, 413, 415, 429, 503), 500: OneError },
+        },
+        ...documentationOnly,
+        ...limited(deps.rateLimit),
+      },
+      async (req, reply) => {
+        await acceptOne(deps.ingest, req, toCanonical(req.body));
+        return reply.code(202).send(SEED_004_QUEUED);
+      },
+    );
   };
 }
 
@@ -87,26 +126,37 @@ export function seed004IngestRoutes(deps: { ingest: Ingest; rateLimit?: OnReques
 export function seed004ReportingRoutes(deps: { db: Queryable }) {
   return async (app: FastifyInstance) => {
     installSeedErrors(app, { render: renderReport });
-    app.get('/stats', async (req) => {
-      const q = req.query as Record<string, unknown>;
-      const siteId = field(q, 'site_id');
-      const date = field(q, 'date');
-      if (siteId.state !== 'ok') {
-        throw new SeedError(400, `site_id ${required(siteId)}`);
-      }
-      if (date.state === 'invalid') {
-        throw new SeedError(400, 'date must be given once');
-      }
-      const day = date.state === 'ok' ? seedDate('date', date.value) : undefined;
-      const range = day === undefined ? ALL_TIME : { from: day, to: day };
-      const s = await seedStats(deps.db, { siteId: siteId.value, ...range, top: SEED_004_TOP, pageViewsOnly: true });
-      return {
-        site_id: siteId.value,
-        date: day ?? null,
-        total_views: s.views,
-        unique_users: s.uniqueUsers,
-        top_paths: s.topPaths,
-      };
-    });
+    app.get(
+      '/stats',
+      {
+        schema: {
+          summary: 'Seed 004: page views, unique users and top 10 paths of a site on a day or of all time',
+          querystring: StatsQuery,
+          response: { 200: StatsReply, ...errorResponses(OneError, 400, 500) },
+        },
+        ...documentationOnly,
+      },
+      async (req) => {
+        const q = req.query as Record<string, unknown>;
+        const siteId = field(q, 'site_id');
+        const date = field(q, 'date');
+        if (siteId.state !== 'ok') {
+          throw new SeedError(400, `site_id ${required(siteId)}`);
+        }
+        if (date.state === 'invalid') {
+          throw new SeedError(400, 'date must be given once');
+        }
+        const day = date.state === 'ok' ? seedDate('date', date.value) : undefined;
+        const range = day === undefined ? ALL_TIME : { from: day, to: day };
+        const s = await seedStats(deps.db, { siteId: siteId.value, ...range, top: SEED_004_TOP, pageViewsOnly: true });
+        return {
+          site_id: siteId.value,
+          date: day ?? null,
+          total_views: s.views,
+          unique_users: s.uniqueUsers,
+          top_paths: s.topPaths,
+        };
+      },
+    );
   };
 }
