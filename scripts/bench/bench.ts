@@ -1,0 +1,179 @@
+/**
+ * `npm run bench`: starts Tally in each chosen topology, drives it from this process with
+ * autocannon (closed loop) and a paced open-loop generator, checks that the reports count
+ * exactly the acknowledged events, measures the two physical limits (a bare node:http server,
+ * PostgreSQL's COPY) in the same run, and writes results (JSON, Markdown, SVG chart).
+ * Exit status: 0 when every count was exact, 1 otherwise, 2 on bad options.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem, type } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { runBareBaseline, runCopyBaseline } from './baselines.js';
+import { chartSvg } from './chart.js';
+import type { Ledger } from './ledger.js';
+import { type BenchOptions, UsageError, USAGE, parseOptions } from './options.js';
+import { REPO_ROOT } from './procs.js';
+import { createProgress } from './progress.js';
+import { markdown, summarize } from './report.js';
+import { running, runTopology } from './run-topology.js';
+import { kafkaVersion, postgresVersion, redisVersion } from './services.js';
+import type { MachineInfo, RunResult } from './types.js';
+
+async function main(argv: string[]): Promise<number> {
+  let opts: BenchOptions;
+  try {
+    opts = parseOptions(argv);
+  } catch (err) {
+    if (
+      err instanceof UsageError ||
+      (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
+      process.stderr.write(
+        `${err instanceof UsageError && !err.message ? '' : `bench: ${(err as Error).message}\n`}${USAGE}\n`,
+      );
+      return err instanceof UsageError && !err.message ? 0 : 2;
+    }
+    throw err;
+  }
+  process.chdir(REPO_ROOT);
+  const progress = createProgress();
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+  const runTag = Math.random().toString(36).slice(2, 8);
+  const machine = await machineInfo(opts);
+  progress.log(
+    `bench ${stamp}: ${opts.topologies.join(', ')}; ${opts.durationS} s per phase, ${opts.connections} connections, ` +
+      `batches of ${opts.batch}, ${opts.runs} run(s); ${machine.cores} × ${machine.cpu}, load average ${machine.loadAvgStart.join(' ')}`,
+  );
+  const runs: RunResult[] = [];
+  for (let run = 1; run <= opts.runs; run++) {
+    const tag = `${runTag}${run}`;
+    const result: RunResult = { run, baselines: {}, topologies: [] };
+    runs.push(result);
+    if (opts.baselines) {
+      result.baselines = await runBareBaseline(opts, `${tag}bare`, progress).catch(
+        (err: unknown) => ({
+          error: `bare node:http: ${(err as Error).message}`,
+        }),
+      );
+    }
+    let copyIds: Ledger | undefined;
+    for (const name of opts.topologies) {
+      try {
+        const { result: t, batchLedger } = await runTopology(
+          name,
+          opts,
+          `${tag}${name.slice(0, 2)}`,
+          progress,
+        );
+        result.topologies.push(t);
+        if (batchLedger && batchLedger.acknowledged > (copyIds?.acknowledged ?? 0)) {
+          copyIds = batchLedger;
+        }
+      } catch (err) {
+        progress.log(`[${name}] FAILED: ${(err as Error).message}`);
+        result.topologies.push({
+          topology: name,
+          startupS: 0,
+          processes: [],
+          phases: [],
+          error: (err as Error).message,
+        });
+      }
+    }
+    if (opts.baselines && copyIds) {
+      try {
+        result.baselines.copy = await runCopyBaseline(copyIds, `${tag}`, progress);
+      } catch (err) {
+        result.baselines.error =
+          `${result.baselines.error ?? ''} COPY: ${(err as Error).message}`.trim();
+        progress.log(`[COPY] FAILED: ${(err as Error).message}`);
+      }
+    }
+  }
+  machine.loadAvgEnd = loadavg().map((l) => Math.round(l * 100) / 100);
+  const summary = summarize(runs);
+  const table = markdown(summary, opts.batch);
+  const caption =
+    `${stamp} · ${machine.cores} × ${machine.cpu} · Node ${machine.node} · ${opts.durationS} s/phase, ` +
+    `${opts.connections} connections, ${opts.runs} run(s), medians · load avg ${machine.loadAvgStart[0]}→${machine.loadAvgEnd[0]}`;
+  const svg = chartSvg(summary, opts.batch, caption);
+  mkdirSync(opts.out, { recursive: true });
+  const base = join(opts.out, `${stamp}${opts.quick ? '-quick' : ''}`);
+  const json = JSON.stringify({ startedAt: stamp, machine, options: opts, runs, summary }, null, 2);
+  writeFileSync(`${base}.json`, json);
+  writeFileSync(join(opts.out, 'latest.json'), json);
+  writeFileSync(`${base}.md`, `${table}\n`);
+  writeFileSync(`${base}.svg`, svg);
+  if (opts.chart) {
+    mkdirSync(dirname(opts.chart), { recursive: true });
+    writeFileSync(opts.chart, svg);
+  }
+  process.stdout.write(
+    `\n${table}\n\nload average ${machine.loadAvgStart.join(' ')} at the start, ${machine.loadAvgEnd.join(' ')} at the end\n`,
+  );
+  process.stdout.write(
+    `results: ${base}.json, .md, .svg${opts.chart ? `; chart: ${opts.chart}` : ''}\n`,
+  );
+  const failed = summary.rows.filter((r) => !r.exact);
+  if (failed.length > 0 || summary.rows.length === 0) {
+    process.stdout.write(
+      `FAILED: counts not exact or run failed: ${failed.map((r) => `${r.topology} (${r.errors.join('; ')})`).join(', ')}\n`,
+    );
+    return 1;
+  }
+  process.stdout.write('every acknowledged event was counted exactly once\n');
+  return 0;
+}
+
+async function machineInfo(opts: BenchOptions): Promise<MachineInfo> {
+  const needsPg = opts.baselines || opts.topologies.some((t) => t !== 'embedded');
+  const [postgres, redis] = await Promise.all([
+    needsPg ? postgresVersion() : undefined,
+    opts.topologies.includes('redis') ? redisVersion() : undefined,
+  ]);
+  return {
+    cpu: cpus()[0]?.model.trim() ?? 'unknown',
+    cores: cpus().length,
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    os: `${type()} ${release()}`,
+    dataFs: fileSystemOf(resolve(opts.out)),
+    node: process.versions.node,
+    ...(postgres ? { postgres } : {}),
+    ...(redis ? { redis } : {}),
+    ...(opts.topologies.includes('kafka') ? { kafka: kafkaVersion() } : {}),
+    loadAvgStart: loadavg().map((l) => Math.round(l * 100) / 100),
+  };
+}
+
+/** `<type> <device>` of the mount holding `path`, from /proc/mounts (Linux). */
+function fileSystemOf(path: string): string | undefined {
+  try {
+    const mounts = readFileSync('/proc/mounts', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' '))
+      .filter((f) => f.length > 2 && path.startsWith(f[1]!))
+      .sort((a, b) => b[1]!.length - a[1]!.length);
+    return mounts[0] ? `${mounts[0][2]} on ${mounts[0][0]}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** On Ctrl-C, stop the Tally processes (and their databases, streams, topics) before leaving. */
+process.once('SIGINT', () => {
+  process.stderr.write('\nbench: interrupted, stopping Tally\n');
+  void Promise.allSettled([...running].map((t) => t.stop())).then(() => process.exit(130));
+});
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Keep-alive sockets of fetch would hold the process open for a few seconds.
+    setTimeout(() => process.exit(code), 100).unref();
+  },
+  (err: unknown) => {
+    process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+    void Promise.allSettled([...running].map((t) => t.stop())).then(() => process.exit(1));
+  },
+);

@@ -1,0 +1,160 @@
+import { parseArgs } from 'node:util';
+import type { PhaseName } from './types.js';
+
+export const TOPOLOGIES = ['embedded', 'pg', 'redis', 'kafka'] as const;
+export type TopologyName = (typeof TOPOLOGIES)[number];
+const PHASES: Exclude<PhaseName, 'warmup'>[] = [
+  'single',
+  'single-half',
+  'batch',
+  'batch-half',
+  'overload',
+];
+
+export interface BenchOptions {
+  topologies: TopologyName[];
+  phases: PhaseName[];
+  /** Seconds of unreported load before each measured closed-loop phase (JIT, caches, pools). */
+  warmupS: number;
+  durationS: number;
+  connections: number;
+  batch: number;
+  runs: number;
+  quick: boolean;
+  baselines: boolean;
+  /** Run redis/kafka as one `tally serve` process instead of `tally api` + `tally worker`. */
+  oneProcess: boolean;
+  /** Start Tally with `--cpu-prof`; profiles go to `<out>/profiles`. */
+  profile: boolean;
+  /** Backlog bound (MiB) of the instance driven at twice the sustainable rate. */
+  overloadBacklogMiB: number;
+  /** Extra environment for every Tally process (`--env KEY=VALUE`, repeatable). */
+  env: Record<string, string>;
+  /** Self-test: one phase forgets an acknowledged request, so the exactness check must fail. */
+  injectFault: boolean;
+  out: string;
+  /** Where the SVG chart goes; undefined: `<out>/<stamp>.svg` only. */
+  chart: string | undefined;
+}
+
+export const USAGE = `usage: npm run bench -- [options]
+  --quick                 short run to check the harness (embedded, 2 s phases, no overload)
+  -t, --topology LIST     embedded,pg,redis,kafka (default embedded,redis,kafka)
+                          pg = tally serve with the embedded log and a PostgreSQL server
+  -d, --duration S        seconds of load per phase (default 10)
+  -c, --connections N     concurrent connections of the load generator (default 10)
+  -b, --batch N           events per request in the batch phases (default 100)
+  --warmup S              unreported load before each measured phase (default 3, --quick 1)
+  --runs N                repeat everything N times and report medians (default 1)
+  --phases LIST           ${PHASES.join(',')} (default all; --quick: no overload)
+  --no-baselines          skip the bare node:http and COPY baselines
+  --one-process           redis/kafka as one \`tally serve\` instead of api + worker
+  --profile               run Tally under --cpu-prof (profiles in <out>/profiles)
+  --env KEY=VALUE         extra environment for Tally (repeatable), e.g. --env AGG_BATCH_MAX_EVENTS=1000
+  --inject-fault          self-test: the harness forgets one acknowledged request in the
+                          batch phase, so the run must report NOT EXACT and exit 1
+  --overload-backlog N    backlog bound in MiB for the overload phase (default 32)
+  --out DIR               results directory (default bench-results)
+  --chart FILE            also write the chart there (default docs/benchmarks.svg unless --quick)`;
+
+export function parseOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      topology: { type: 'string', short: 't' },
+      duration: { type: 'string', short: 'd' },
+      connections: { type: 'string', short: 'c' },
+      batch: { type: 'string', short: 'b' },
+      runs: { type: 'string' },
+      warmup: { type: 'string' },
+      phases: { type: 'string' },
+      'no-baselines': { type: 'boolean', default: false },
+      'one-process': { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+      'inject-fault': { type: 'boolean', default: false },
+      env: { type: 'string', multiple: true },
+      'overload-backlog': { type: 'string' },
+      out: { type: 'string', default: 'bench-results' },
+      chart: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    throw new UsageError('');
+  }
+  const quick = values.quick;
+  const topologies = list(
+    values.topology ?? (quick ? 'embedded' : 'embedded,redis,kafka'),
+    TOPOLOGIES,
+    'topology',
+  );
+  const phases = list(
+    values.phases ?? PHASES.filter((p) => !quick || p !== 'overload').join(','),
+    PHASES,
+    'phases',
+  );
+  return {
+    topologies,
+    phases,
+    durationS: num(values.duration, quick ? 2 : 10, 1, 3600, 'duration'),
+    warmupS: num(values.warmup, quick ? 1 : 3, 0, 600, 'warmup'),
+    connections: num(values.connections, 10, 1, 1000, 'connections'),
+    batch: num(values.batch, 100, 2, 1000, 'batch'),
+    runs: num(values.runs, 1, 1, 20, 'runs'),
+    quick,
+    baselines: !values['no-baselines'],
+    oneProcess: values['one-process'],
+    profile: values.profile,
+    injectFault: values['inject-fault'],
+    env: Object.fromEntries(
+      (values.env ?? []).map((kv) => {
+        const at = kv.indexOf('=');
+        if (at < 1) {
+          throw new UsageError(`--env wants KEY=VALUE, got ${JSON.stringify(kv)}`);
+        }
+        return [kv.slice(0, at), kv.slice(at + 1)];
+      }),
+    ),
+    overloadBacklogMiB: num(values['overload-backlog'], 32, 1, 1024, 'overload-backlog'),
+    out: values.out,
+    chart: values.chart ?? (quick ? undefined : 'docs/benchmarks.svg'),
+  };
+}
+
+export class UsageError extends Error {}
+
+function num(
+  raw: string | undefined,
+  dflt: number,
+  min: number,
+  max: number,
+  name: string,
+): number {
+  if (raw === undefined) {
+    return dflt;
+  }
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(
+      `--${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return n;
+}
+
+function list<T extends string>(raw: string, allowed: readonly T[], name: string): T[] {
+  const items = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const item of items) {
+    if (!allowed.includes(item as T)) {
+      throw new UsageError(
+        `--${name}: unknown ${JSON.stringify(item)} (one of ${allowed.join(', ')})`,
+      );
+    }
+  }
+  return [...new Set(items)] as T[];
+}

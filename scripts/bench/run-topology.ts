@@ -1,0 +1,172 @@
+import { resolve } from 'node:path';
+import type { Ledger } from './ledger.js';
+import type { BenchOptions, TopologyName } from './options.js';
+import { type PhaseSpec, runPhase } from './phases.js';
+import { watchRss } from './procs.js';
+import type { Progress } from './progress.js';
+import { startTopology, type Topology } from './topologies.js';
+import type { PhaseResult, TopologyResult } from './types.js';
+
+/** Topologies running now, so that an interrupt can stop them. */
+export const running = new Set<Topology>();
+
+/**
+ * Starts Tally in one topology and runs the phases on it: single events and batches, each as
+ * fast as it answers and then paced at half the sustainable rate; then, on a second instance whose backlog
+ * is bounded small, batches at twice the sustainable (end-to-end) rate.
+ */
+export async function runTopology(
+  name: TopologyName,
+  opts: BenchOptions,
+  tag: string,
+  progress: Progress,
+): Promise<{ result: TopologyResult; batchLedger?: Ledger }> {
+  const want = (p: PhaseResult['phase']) => opts.phases.includes(p);
+  const result: TopologyResult = { topology: name, startupS: 0, processes: [], phases: [] };
+  let batchLedger: Ledger | undefined;
+  progress.update(`[${name}] starting`);
+  const topo = await start(name, opts, tag);
+  result.topology = topo.name;
+  result.startupS = Math.round(topo.startupS * 10) / 10;
+  progress.log(
+    `[${name}] ready in ${result.startupS} s: ${topo.children.map((c) => `${c.name} (pid ${c.pid})`).join(', ')}`,
+  );
+  const rss = watchRss(topo.children);
+  const target = {
+    label: name,
+    url: topo.url,
+    children: topo.children,
+    rssMiB: rss.currentMiB,
+    counts: true,
+  };
+  const base = { connections: opts.connections, durationS: opts.durationS };
+  try {
+    for (const [max, half, batch] of [
+      ['single', 'single-half', 1],
+      ['batch', 'batch-half', opts.batch],
+    ] as const) {
+      let maxReqPerS: number | undefined;
+      if ((want(max) || want(half)) && opts.warmupS > 0) {
+        const spec: PhaseSpec = {
+          ...base,
+          phase: 'warmup',
+          durationS: opts.warmupS,
+          batch,
+          tag: `${tag}${max[0]}w`,
+        };
+        result.phases.push((await runPhase(target, spec, progress)).result);
+      }
+      if (want(max)) {
+        const spec: PhaseSpec = {
+          ...base,
+          phase: max,
+          batch,
+          tag: `${tag}${max[0]}`,
+          injectFault: opts.injectFault && max === 'batch',
+        };
+        const { result: r, ledger } = await runPhase(target, spec, progress);
+        result.phases.push(r);
+        // Half of the sustainable rate: what the pipeline takes and also stores, i.e. the lower
+        // of the ingest and end-to-end rates (above the latter the backlog only grows).
+        maxReqPerS = Math.min(r.requestsPerS, (r.e2ePerS ?? Infinity) / batch);
+        if (max === 'batch') {
+          batchLedger = ledger;
+        }
+      }
+      if (want(half) && maxReqPerS) {
+        const spec: PhaseSpec = {
+          ...base,
+          phase: half,
+          batch,
+          reqPerS: maxReqPerS / 2,
+          tag: `${tag}${max[0]}h`,
+        };
+        result.phases.push((await runPhase(target, spec, progress)).result);
+      }
+    }
+  } catch (err) {
+    result.error = (err as Error).message;
+    progress.log(`[${name}] FAILED: ${result.error}`);
+  } finally {
+    result.processes = rss.peaks();
+    rss.stop();
+    progress.update(`[${name}] stopping`);
+    running.delete(topo);
+    await topo.stop();
+  }
+  const sustainable = result.phases.find((p) => p.phase === 'batch')?.e2ePerS;
+  if (want('overload') && sustainable && !result.error) {
+    try {
+      result.overload = await runOverload(
+        name,
+        opts,
+        `${tag}o`,
+        (2 * sustainable) / opts.batch,
+        progress,
+      );
+    } catch (err) {
+      result.error = `overload: ${(err as Error).message}`;
+      progress.log(`[${name}] FAILED: ${result.error}`);
+    }
+  }
+  return { result, batchLedger };
+}
+
+async function start(
+  name: TopologyName,
+  opts: BenchOptions,
+  tag: string,
+  env: Record<string, string> = {},
+) {
+  const topo = await startTopology(name, {
+    tag,
+    oneProcess: opts.oneProcess,
+    dataRoot: resolve(opts.out, 'data'),
+    ...(opts.profile ? { profileDir: `${opts.out}/profiles` } : {}),
+    env: { ...opts.env, ...env },
+  });
+  running.add(topo);
+  return topo;
+}
+
+/** Twice the sustainable rate on a fresh instance with a small backlog bound: is the excess refused? */
+async function runOverload(
+  name: TopologyName,
+  opts: BenchOptions,
+  tag: string,
+  reqPerS: number,
+  progress: Progress,
+): Promise<NonNullable<TopologyResult['overload']>> {
+  const env = { LOG_MAX_UNCONSUMED_BYTES: String(opts.overloadBacklogMiB * 1024 * 1024) };
+  progress.update(`[${name}] starting the overload instance`);
+  const topo = await start(name, opts, tag, env);
+  const rss = watchRss(topo.children);
+  try {
+    const target = {
+      label: name,
+      url: topo.url,
+      children: topo.children,
+      rssMiB: rss.currentMiB,
+      counts: true,
+    };
+    const spec: PhaseSpec = {
+      phase: 'overload',
+      batch: opts.batch,
+      connections: Math.max(opts.connections, 32),
+      durationS: Math.max(opts.durationS, 15),
+      reqPerS,
+      tag,
+    };
+    const { result: phase } = await runPhase(target, spec, progress);
+    // LOG_MAX_UNCONSUMED_BYTES bounds the embedded log only; on a broker the backlog is the broker's.
+    const backlogBound =
+      name === 'embedded' || name === 'pg'
+        ? `${opts.overloadBacklogMiB} MiB of log`
+        : `none in Tally (${name === 'redis' ? 'Redis stream' : 'Kafka topic'})`;
+    return { phase, processes: rss.peaks(), env, backlogBound };
+  } finally {
+    rss.stop();
+    running.delete(topo);
+    await topo.stop();
+  }
+}

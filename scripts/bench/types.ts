@@ -1,0 +1,96 @@
+/** What one phase of load measured. Latencies are of 202 replies only, in milliseconds. */
+export interface PhaseResult {
+  phase: PhaseName;
+  /** Events per request. */
+  batch: number;
+  connections: number;
+  /** `max`: closed loop (autocannon) as fast as it answers; `paced`: open loop at `offeredReqPerS`. */
+  mode: 'max' | 'paced';
+  offeredReqPerS?: number;
+  durationS: number;
+  requests: number;
+  statuses: Record<string, number>;
+  /** Events that got a 202 during the load (not counting resends of unanswered requests). */
+  acceptedEvents: number;
+  acceptedPerS: number;
+  requestsPerS: number;
+  /** Requests refused with 429/503, and how many of them carried Retry-After. */
+  refused: number;
+  refusedWithRetryAfter: number;
+  /** Requests that got no answer (timeout, reset, cut at the end of the run): resent after it. */
+  unanswered: number;
+  /** Open-loop requests not sent because `connections` requests were already waiting. */
+  notSent?: number;
+  latencyMs: Percentiles;
+  /** From the first request to the moment the reports counted every acknowledged event. */
+  e2ePerS?: number;
+  e2eS?: number;
+  /** Acknowledged events (with resends) and what the reports counted. */
+  acknowledged?: number;
+  counted?: number;
+  exact?: boolean;
+  error?: string;
+}
+
+/** `warmup`: a short closed-loop run before each measured one (checked for exactness, not reported). */
+export type PhaseName = 'warmup' | 'single' | 'single-half' | 'batch' | 'batch-half' | 'overload';
+
+export interface Percentiles {
+  p50: number;
+  p99: number;
+  p999: number;
+  max: number;
+}
+
+export interface ProcessPeak {
+  name: string;
+  pid: number;
+  peakRssMiB: number;
+}
+
+export interface TopologyResult {
+  topology: string;
+  startupS: number;
+  processes: ProcessPeak[];
+  phases: PhaseResult[];
+  /** Separate instance, started with a small backlog bound, driven at twice the sustainable rate. */
+  overload?: {
+    phase: PhaseResult;
+    processes: ProcessPeak[];
+    env: Record<string, string>;
+    /** What bounds the backlog in this topology. */
+    backlogBound: string;
+  };
+  error?: string;
+}
+
+export interface BaselineResult {
+  bareSingle?: PhaseResult;
+  bareBatch?: PhaseResult;
+  /** Single events paced at 1,000/s against the bare server: the latency floor of machine + generator. */
+  bareFloor?: PhaseResult;
+  bareProcess?: ProcessPeak;
+  copy?: { rows: number; seconds: number; rowsPerS: number };
+  error?: string;
+}
+
+export interface RunResult {
+  run: number;
+  baselines: BaselineResult;
+  topologies: TopologyResult[];
+}
+
+export interface MachineInfo {
+  cpu: string;
+  cores: number;
+  memGiB: number;
+  os: string;
+  /** File system holding the data dirs (the embedded log fsyncs there). */
+  dataFs?: string;
+  node: string;
+  postgres?: string;
+  redis?: string;
+  kafka?: string;
+  loadAvgStart: number[];
+  loadAvgEnd?: number[];
+}
