@@ -40,6 +40,7 @@ const EnvSchema = z.object({
   DEDUP_WINDOW_DAYS: int(1, 365).default(7),
   MAX_FUTURE_MS: int(0, 7 * 24 * 3600 * 1000).default(3600 * 1000),
   AGG_BATCH_MAX_EVENTS: int(1, 100_000).default(5000),
+  AGG_BATCH_MAX_WAIT_MS: int(0, 10_000).default(100),
   LOG_SEGMENT_BYTES: int(64 * 1024, 1024 * 1024 * 1024).default(64 * 1024 * 1024),
   LOG_MAX_PENDING_BYTES: int(1024 * 1024, 1024 * 1024 * 1024).default(64 * 1024 * 1024),
   LOG_MAX_UNCONSUMED_BYTES: int(1024 * 1024, 1024 * 1024 * 1024 * 1024).default(1024 * 1024 * 1024),
@@ -79,7 +80,7 @@ export interface Config {
   };
   /** `max` 0 disables rate limiting. Shared through Redis when `redisUrl` is set. */
   readonly rateLimit: { windowMs: number; max: number; redisUrl: string | undefined; trustedProxies: string[] };
-  readonly aggregator: { batchMaxEvents: number; dedupWindowMs: number };
+  readonly aggregator: { batchMaxEvents: number; batchMaxWaitMs: number; dedupWindowMs: number };
   readonly shutdownTimeoutMs: number;
   readonly compat: { campaignAccountsFile: string | undefined };
 }
@@ -130,7 +131,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       redisUrl: e.REDIS_URL,
       trustedProxies: e.TRUSTED_PROXIES.split(',').map((p) => p.trim()).filter(Boolean),
     },
-    aggregator: { batchMaxEvents: e.AGG_BATCH_MAX_EVENTS, dedupWindowMs },
+    aggregator: { batchMaxEvents: e.AGG_BATCH_MAX_EVENTS, batchMaxWaitMs: e.AGG_BATCH_MAX_WAIT_MS, dedupWindowMs },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     compat: { campaignAccountsFile: e.CAMPAIGN_ACCOUNTS_FILE },
   });

@@ -15,6 +15,8 @@ import { unstorableReason } from './storable.js';
 
 export interface AggregatorOptions {
   batchMaxEvents: number;
+  /** Under light load, how long a batch may wait to grow before it is applied. */
+  batchMaxWaitMs: number;
   dedupWindowMs: number;
   /** How often old dedup rows are purged. */
   purgeEveryMs?: number;
@@ -161,7 +163,12 @@ export function createAggregator(deps: { db: Db; transport: Transport; log: Logg
   return {
     async start() {
       const checkpoint = await loadCheckpoint(db, transport.name);
-      consuming = transport.consume(handle, { checkpoint, maxBatchEvents: opts.batchMaxEvents });
+      consuming = transport.consume(handle, {
+        checkpoint,
+        maxBatchEvents: opts.batchMaxEvents,
+        maxWaitMs: opts.batchMaxWaitMs,
+        release: () => flushDurably(db),
+      });
       consuming.catch((err: unknown) => log.error({ err }, 'consumer stopped'));
       void purge();
       purgeTimer = setInterval(() => void purge(), opts.purgeEveryMs ?? 600_000);
@@ -186,3 +193,14 @@ const pendingIn = (t: Transport) => {
   const s = t.stats();
   return s.state === 'up' && (s.waiting > 0 || (s.bytes ?? 0) > 0);
 };
+
+/**
+ * One synchronous commit: PostgreSQL flushes the WAL up to it, so every earlier (asynchronous)
+ * commit is durable too. The embedded database commits batches with synchronous_commit off.
+ */
+async function flushDurably(db: Db): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.query('SET LOCAL synchronous_commit = on');
+    await tx.query("UPDATE consumer_checkpoints SET updated_at = now() WHERE name = 'embedded'");
+  });
+}

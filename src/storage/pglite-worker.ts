@@ -24,7 +24,7 @@ interface OpenTx {
 const port = parentPort!;
 const { dataDir } = workerData as { dataDir: string };
 const db = await PGlite.create(dataDir);
-await db.exec("SET TIME ZONE 'UTC'");
+await db.exec("SET TIME ZONE 'UTC'; SET synchronous_commit = off");
 const txs = new Map<number, OpenTx>();
 let nextTx = 1;
 

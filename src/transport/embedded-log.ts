@@ -74,6 +74,7 @@ class EmbeddedLog implements Transport {
   private stopping = false;
   private consuming: Promise<void> | undefined;
   private readHandle: { base: number; fh: FileHandle } | undefined;
+  private release: (() => Promise<void>) | undefined;
 
   constructor(
     private readonly opts: EmbeddedLogOptions,
@@ -166,6 +167,7 @@ class EmbeddedLog implements Transport {
     }
     let done!: () => void;
     this.consuming = new Promise<void>((r) => (done = r));
+    this.release = opts.release;
     try {
       await this.startFrom(opts.checkpoint);
       let delay = 100;
@@ -174,6 +176,10 @@ class EmbeddedLog implements Transport {
           await new Promise<void>((r) => (this.dataArrived = r));
           this.dataArrived = undefined;
           continue;
+        }
+        await this.linger(opts);
+        if (this.stopping) {
+          break;
         }
         const { events, next } = await this.readBatch(this.consumerPos, opts.maxBatchEvents);
         try {
@@ -195,6 +201,25 @@ class EmbeddedLog implements Transport {
       await this.readHandle?.fh.close().catch(() => undefined);
       this.readHandle = undefined;
       done();
+    }
+  }
+
+  /** Waits (at most `maxWaitMs`) while fewer than a batch of events are waiting. */
+  private async linger(opts: ConsumeOptions): Promise<void> {
+    const until = Date.now() + (opts.maxWaitMs ?? 0);
+    while (!this.stopping && !this.closed && this.waiting < opts.maxBatchEvents) {
+      const left = until - Date.now();
+      if (left <= 0) {
+        return;
+      }
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, left);
+        this.dataArrived = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+      this.dataArrived = undefined;
     }
   }
 
@@ -283,6 +308,9 @@ class EmbeddedLog implements Transport {
   }
 
   private async deleteConsumedSegments(): Promise<void> {
+    if (this.segments.length > 1 && this.segments[1]! <= this.consumerPos) {
+      await this.release?.();
+    }
     let removed = false;
     while (this.segments.length > 1 && this.segments[1]! <= this.consumerPos) {
       const base = this.segments.shift()!;

@@ -14,6 +14,18 @@ export interface ConsumeOptions {
   /** Where to resume, as last committed with a batch's checkpoint (embedded log only). */
   checkpoint?: string | undefined;
   maxBatchEvents: number;
+  /**
+   * Batching by age as well as size: when less than a full batch is waiting, wait up to this
+   * long for more before handing it out (fewer, larger storage transactions under light load).
+   */
+  maxWaitMs?: number;
+  /**
+   * Called before the log discards what was acknowledged (embedded log: deletes consumed
+   * segments); resolves once every acknowledged batch is durable in storage. Storage may then
+   * commit batches without waiting for a flush: a crash rolls back batch and checkpoint together
+   * and the log, still holding them, replays them.
+   */
+  release?: () => Promise<void>;
 }
 
 export interface LogStats {

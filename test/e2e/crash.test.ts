@@ -41,8 +41,12 @@ async function send(url: string, body: unknown): Promise<boolean> {
   }
 }
 
+// Small segments: the log rolls and deletes consumed segments during the run, so a kill can land
+// between an (asynchronous) storage commit and the deletion it allows.
+const ENV = { DATA_DIR: dataDir, LOG_SEGMENT_BYTES: '65536', AGG_BATCH_MAX_EVENTS: '500' };
+
 it('counts every event exactly once after SIGKILL and a resend of the unacknowledged', async () => {
-  child = await startChild({ DATA_DIR: dataDir });
+  child = await startChild(ENV);
   const sent: number[] = new Array(LOOPS).fill(0);
   const unacked: [number, number][] = [];
   let acked = 0;
@@ -68,7 +72,7 @@ it('counts every event exactly once after SIGKILL and a resend of the unacknowle
   await Promise.all(loops);
   expect(acked).toBeGreaterThanOrEqual(150);
 
-  child = await startChild({ DATA_DIR: dataDir });
+  child = await startChild(ENV);
   for (const [loop, n] of unacked) {
     expect(await send(child.url, batch(loop, n))).toBe(true);
   }
