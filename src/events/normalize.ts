@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { FieldError } from '../errors.js';
 import { dayOf, parseTimestamp } from './time.js';
 import { uuidv7 } from './uuidv7.js';
@@ -138,7 +138,7 @@ function checkProps(v: unknown, index: number, errors: FieldError[]) {
 
 /** Cookieless daily visitor hash: the IP never leaves this function. */
 export function visitorHash(salt: string, day: string, siteId: string, ip: string, ua: string): string {
-  return createHash('sha256').update(`${salt}|${day}|${siteId}|${ip}|${ua}`).digest('base64url').slice(0, 22);
+  return hash('sha256', `${salt}|${day}|${siteId}|${ip}|${ua}`, 'base64url').slice(0, 22);
 }
 
 /** Validates one raw event and turns it into the canonical event, or lists every error. */

@@ -1,9 +1,23 @@
 /** UTC bucket helpers. Buckets are computed here, never from a database session's time zone. */
-const DAY_MS = 86_400_000;
+export const DAY_MS = 86_400_000;
 
-export const dayOf = (ms: number): string => new Date(ms - (ms % DAY_MS)).toISOString().slice(0, 10);
-export const hourOf = (ms: number): string => new Date(ms - (ms % 3_600_000)).toISOString();
-export const minuteOf = (ms: number): string => new Date(ms - (ms % 60_000)).toISOString();
+/** A bucket function that remembers its last bucket: events arrive mostly in time order. */
+function bucketer(size: number, format: (start: number) => string): (ms: number) => string {
+  let start = NaN;
+  let label = '';
+  return (ms) => {
+    const s = ms - (((ms % size) + size) % size);
+    if (s !== start) {
+      start = s;
+      label = format(s);
+    }
+    return label;
+  };
+}
+
+export const dayOf = bucketer(DAY_MS, (s) => new Date(s).toISOString().slice(0, 10));
+export const hourOf = bucketer(3_600_000, (s) => new Date(s).toISOString());
+export const minuteOf = bucketer(60_000, (s) => new Date(s).toISOString());
 
 const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
@@ -48,4 +62,3 @@ export function parseTimestamp(s: string): number | undefined {
   return utc - offsetMin * 60_000;
 }
 
-export { DAY_MS };
