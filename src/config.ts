@@ -30,6 +30,7 @@ const EnvSchema = z.object({
   KAFKA_TOPIC: z.string().regex(/^[\w.-]{1,249}$/, 'must be a Kafka topic name').default('tally-events'),
   KAFKA_PARTITIONS: int(1, 1024).default(6),
   KAFKA_SESSION_TIMEOUT_MS: int(6000, 300_000).default(30_000),
+  LOG_MAX_BACKLOG: int(1, 1_000_000_000).default(1_000_000),
   CONSUMER_GROUP: z.string().min(1).max(200).default('tally-aggregator'),
   RECLAIM_IDLE_MS: int(1000, 3_600_000).default(30_000),
   RATE_LIMIT_WINDOW_MS: int(100, 86_400_000).default(60_000),
@@ -77,6 +78,7 @@ export interface Config {
     kafkaSessionTimeoutMs: number;
     consumerGroup: string;
     reclaimIdleMs: number;
+    maxBacklog: number;
   };
   /** `max` 0 disables rate limiting. Shared through Redis when `redisUrl` is set. */
   readonly rateLimit: { windowMs: number; max: number; redisUrl: string | undefined; trustedProxies: string[] };
@@ -124,6 +126,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       kafkaSessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
       consumerGroup: e.CONSUMER_GROUP,
       reclaimIdleMs: e.RECLAIM_IDLE_MS,
+      maxBacklog: e.LOG_MAX_BACKLOG,
     },
     rateLimit: {
       windowMs: e.RATE_LIMIT_WINDOW_MS,

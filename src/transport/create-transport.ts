@@ -32,6 +32,7 @@ export async function createTransport(
           group: config.consumerGroup,
           reclaimIdleMs: config.reclaimIdleMs,
           maxPendingBytes: config.maxPendingBytes,
+          maxBacklog: config.maxBacklog,
         },
         tlog,
       );
@@ -45,6 +46,7 @@ export async function createTransport(
           partitions: config.kafkaPartitions,
           groupId: config.consumerGroup,
           maxPendingBytes: config.maxPendingBytes,
+          maxBacklog: config.maxBacklog,
           sessionTimeoutMs: config.kafkaSessionTimeoutMs,
         },
         tlog,

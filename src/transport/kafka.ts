@@ -16,6 +16,8 @@ export interface KafkaOptions {
   groupId: string;
   /** Bytes waiting for the next produce request before publishers get 503. */
   maxPendingBytes: number;
+  /** Backlog (entries or messages not yet acknowledged by the workers) above which publishers get 503. */
+  maxBacklog?: number;
   /** A publish that Kafka has not acknowledged within this bound fails with 503 (default 3000). */
   publishTimeoutMs?: number;
   /** How long the group waits for a silent member (e.g. a killed worker) before rebalancing. */
@@ -99,6 +101,11 @@ class KafkaTransport implements Transport {
     }
     if (events.length === 0) {
       return Promise.resolve();
+    }
+    // The backlog is read in the background (stats()); refusing here bounds what piles up in
+    // the broker when the workers cannot keep up, instead of queueing without limit.
+    if (this.opts.maxBacklog !== undefined && this.stats().waiting > this.opts.maxBacklog) {
+      return Promise.reject(logUnavailable('the workers are behind and the log backlog is full; retry later', 5));
     }
     let bytes = 0;
     const encoded = events.map((e) => {

@@ -22,6 +22,8 @@ export interface RedisStreamsOptions {
   reclaimIdleMs: number;
   /** Bytes waiting for the next XADD before publishers get 503. */
   maxPendingBytes: number;
+  /** Backlog (entries or messages not yet acknowledged by the workers) above which publishers get 503. */
+  maxBacklog?: number;
   /** A publish that Redis has not confirmed within this bound fails with 503 (default 3000). */
   publishTimeoutMs?: number;
   /** Unique per process by default; a name is a consumer's identity in the group. */
@@ -99,6 +101,11 @@ class RedisStreams implements Transport {
     }
     if (events.length === 0) {
       return Promise.resolve();
+    }
+    // The backlog is read in the background (stats()); refusing here bounds what piles up in
+    // the broker when the workers cannot keep up, instead of queueing without limit.
+    if (this.opts.maxBacklog !== undefined && this.stats().waiting > this.opts.maxBacklog) {
+      return Promise.reject(logUnavailable('the workers are behind and the log backlog is full; retry later', 5));
     }
     // `[a,b]` → `a,b`: the events of concurrent requests are joined into one entry's array.
     const json = JSON.stringify(events);

@@ -58,6 +58,17 @@ describe.skipIf(!up)('redis streams', () => {
     beforeAll(async () => {
       await redis.connect();
     });
+
+    it('refuses with 503 once the backlog the workers have not acknowledged passes maxBacklog', async () => {
+      const t = await open(options({ maxBacklog: 2 }));
+      for (let i = 0; i < 3; i++) {
+        await t.publish([ev({ event_id: `backlog-${i}` })]);
+      }
+      await vi.waitFor(() => expect(t.stats().waiting).toBeGreaterThan(2), { timeout: 5000, interval: 100 });
+      const err = await t.publish([ev({ event_id: 'over' })]).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AppError);
+      expect(err).toMatchObject({ statusCode: 503, retryAfterS: 5 });
+    });
     afterEach(async () => {
       await Promise.all(opened.splice(0).map((t) => t.close()));
       await Promise.all(streams.splice(0).map((s) => redis.del(s)));
