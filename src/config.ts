@@ -27,7 +27,10 @@ const EnvSchema = z.object({
     .or(z.literal('').transform(() => undefined)),
   REDIS_STREAM: z.string().min(1).max(200).default('tally:events'),
   KAFKA_BROKERS: z.string().min(1).default('127.0.0.1:9092'),
-  KAFKA_TOPIC: z.string().regex(/^[\w.-]{1,249}$/, 'must be a Kafka topic name').default('tally-events'),
+  KAFKA_TOPIC: z
+    .string()
+    .regex(/^[\w.-]{1,249}$/, 'must be a Kafka topic name')
+    .default('tally-events'),
   KAFKA_PARTITIONS: int(1, 1024).default(6),
   KAFKA_SESSION_TIMEOUT_MS: int(6000, 300_000).default(30_000),
   LOG_MAX_BACKLOG: int(1, 1_000_000_000).default(1_000_000),
@@ -54,7 +57,12 @@ const EnvSchema = z.object({
 export type Env = z.infer<typeof EnvSchema>;
 
 export interface Config {
-  readonly http: { port: number; host: string; maxBodyBytes: number; reportingPort: number | undefined };
+  readonly http: {
+    port: number;
+    host: string;
+    maxBodyBytes: number;
+    reportingPort: number | undefined;
+  };
   readonly ingest: {
     maxEventsPerRequest: number;
     dedupWindowMs: number;
@@ -81,7 +89,12 @@ export interface Config {
     maxBacklog: number;
   };
   /** `max` 0 disables rate limiting. Shared through Redis when `redisUrl` is set. */
-  readonly rateLimit: { windowMs: number; max: number; redisUrl: string | undefined; trustedProxies: string[] };
+  readonly rateLimit: {
+    windowMs: number;
+    max: number;
+    redisUrl: string | undefined;
+    trustedProxies: string[];
+  };
   readonly aggregator: { batchMaxEvents: number; batchMaxWaitMs: number; dedupWindowMs: number };
   readonly shutdownTimeoutMs: number;
   readonly compat: { campaignAccountsFile: string | undefined };
@@ -102,7 +115,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError('invalid TRANSPORT="redis": needs REDIS_URL (redis://host:port)');
   }
   return Object.freeze({
-    http: { port: e.PORT, host: e.HOST, maxBodyBytes: e.MAX_BODY_BYTES, reportingPort: e.REPORTING_PORT },
+    http: {
+      port: e.PORT,
+      host: e.HOST,
+      maxBodyBytes: e.MAX_BODY_BYTES,
+      reportingPort: e.REPORTING_PORT,
+    },
     ingest: {
       maxEventsPerRequest: e.MAX_EVENTS_PER_REQUEST,
       dedupWindowMs,
@@ -120,7 +138,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxUnconsumedBytes: e.LOG_MAX_UNCONSUMED_BYTES,
       redisUrl: e.REDIS_URL,
       redisStream: e.REDIS_STREAM,
-      kafkaBrokers: e.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter(Boolean),
+      kafkaBrokers: e.KAFKA_BROKERS.split(',')
+        .map((b) => b.trim())
+        .filter(Boolean),
       kafkaTopic: e.KAFKA_TOPIC,
       kafkaPartitions: e.KAFKA_PARTITIONS,
       kafkaSessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
@@ -132,9 +152,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       windowMs: e.RATE_LIMIT_WINDOW_MS,
       max: e.RATE_LIMIT_MAX,
       redisUrl: e.REDIS_URL,
-      trustedProxies: e.TRUSTED_PROXIES.split(',').map((p) => p.trim()).filter(Boolean),
+      trustedProxies: e.TRUSTED_PROXIES.split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
     },
-    aggregator: { batchMaxEvents: e.AGG_BATCH_MAX_EVENTS, batchMaxWaitMs: e.AGG_BATCH_MAX_WAIT_MS, dedupWindowMs },
+    aggregator: {
+      batchMaxEvents: e.AGG_BATCH_MAX_EVENTS,
+      batchMaxWaitMs: e.AGG_BATCH_MAX_WAIT_MS,
+      dedupWindowMs,
+    },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     compat: { campaignAccountsFile: e.CAMPAIGN_ACCOUNTS_FILE },
   });

@@ -18,7 +18,12 @@ export class AppError extends Error {
 }
 
 export const invalidEvents = (details: FieldError[]) =>
-  new AppError('INVALID_EVENT', `${details.length} validation error(s); nothing was accepted`, 400, details);
+  new AppError(
+    'INVALID_EVENT',
+    `${details.length} validation error(s); nothing was accepted`,
+    400,
+    details,
+  );
 
 export const invalidParameter = (field: string, message: string) =>
   new AppError('INVALID_PARAMETER', `${field}: ${message}`, 400, [{ field, message }]);

@@ -129,6 +129,8 @@ async function start(
   return topo;
 }
 
+const OVERLOAD_BROKER_BACKLOG = 500;
+
 /** Twice the sustainable rate on a fresh instance with a small backlog bound: is the excess refused? */
 async function runOverload(
   name: TopologyName,
@@ -137,7 +139,12 @@ async function runOverload(
   reqPerS: number,
   progress: Progress,
 ): Promise<NonNullable<TopologyResult['overload']>> {
-  const env = { LOG_MAX_UNCONSUMED_BYTES: String(opts.overloadBacklogMiB * 1024 * 1024) };
+  // The embedded log is bounded in bytes; a broker's backlog in entries (Redis) or messages
+  // (Kafka), each holding the events of one group commit.
+  const env = {
+    LOG_MAX_UNCONSUMED_BYTES: String(opts.overloadBacklogMiB * 1024 * 1024),
+    LOG_MAX_BACKLOG: String(OVERLOAD_BROKER_BACKLOG),
+  };
   progress.update(`[${name}] starting the overload instance`);
   const topo = await start(name, opts, tag, env);
   const rss = watchRss(topo.children);
@@ -158,11 +165,10 @@ async function runOverload(
       tag,
     };
     const { result: phase } = await runPhase(target, spec, progress);
-    // LOG_MAX_UNCONSUMED_BYTES bounds the embedded log only; on a broker the backlog is the broker's.
     const backlogBound =
       name === 'embedded' || name === 'pg'
         ? `${opts.overloadBacklogMiB} MiB of log`
-        : `none in Tally (${name === 'redis' ? 'Redis stream' : 'Kafka topic'})`;
+        : `${OVERLOAD_BROKER_BACKLOG} ${name === 'redis' ? 'stream entries' : 'messages'} (LOG_MAX_BACKLOG)`;
     return { phase, processes: rss.peaks(), env, backlogBound };
   } finally {
     rss.stop();

@@ -45,7 +45,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * consume → drop in-batch duplicates → insert event ids (ON CONFLICT DO NOTHING RETURNING) →
  * roll up only the new events → one transaction with the checkpoint → then the log acks.
  */
-export function createAggregator(deps: { db: Db; transport: Transport; log: Logger }, opts: AggregatorOptions): Aggregator {
+export function createAggregator(
+  deps: { db: Db; transport: Transport; log: Logger },
+  opts: AggregatorOptions,
+): Aggregator {
   const { db, transport } = deps;
   const log = deps.log.child({ component: 'aggregator' });
   const stats: AggregatorStats = {
@@ -62,7 +65,10 @@ export function createAggregator(deps: { db: Db; transport: Transport; log: Logg
   let purgeTimer: NodeJS.Timeout | undefined;
 
   /** One transaction: dedup rows, rollups, drops, dead letters and the checkpoint. */
-  async function applyOnce(events: CanonicalEvent[], checkpoint: Batch['checkpoint']): Promise<void> {
+  async function applyOnce(
+    events: CanonicalEvent[],
+    checkpoint: Batch['checkpoint'],
+  ): Promise<void> {
     const now = Date.now();
     const seen = new Set<string>();
     const fresh: CanonicalEvent[] = [];
@@ -85,7 +91,8 @@ export function createAggregator(deps: { db: Db; transport: Transport; log: Logg
     }
     const counted = await db.transaction(async (tx) => {
       const newIds = fresh.length > 0 ? await insertEventIds(tx, fresh) : new Set<string>();
-      const newEvents = newIds.size === fresh.length ? fresh : fresh.filter((e) => newIds.has(e.event_id));
+      const newEvents =
+        newIds.size === fresh.length ? fresh : fresh.filter((e) => newIds.has(e.event_id));
       duplicates += fresh.length - newEvents.length;
       await applyRollups(tx, newEvents);
       await addDeadLetters(tx, dead);
@@ -102,7 +109,10 @@ export function createAggregator(deps: { db: Db; transport: Transport; log: Logg
   }
 
   /** A data error (not retriable) is isolated by bisection; the poison event is dead-lettered. */
-  async function applyIsolating(events: CanonicalEvent[], checkpoint: Batch['checkpoint']): Promise<void> {
+  async function applyIsolating(
+    events: CanonicalEvent[],
+    checkpoint: Batch['checkpoint'],
+  ): Promise<void> {
     try {
       await applyOnce(events, checkpoint);
     } catch (err) {
@@ -142,7 +152,10 @@ export function createAggregator(deps: { db: Db; transport: Transport; log: Logg
         if (stopping) {
           throw err;
         }
-        log.error({ err, delayMs: delay, events: batch.events.length }, 'storage unavailable; batch not acknowledged, retrying');
+        log.error(
+          { err, delayMs: delay, events: batch.events.length },
+          'storage unavailable; batch not acknowledged, retrying',
+        );
         await sleep(delay);
         delay = Math.min(delay * 2, 5000);
       }

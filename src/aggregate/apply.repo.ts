@@ -27,7 +27,11 @@ async function upsertCounters(tx: Queryable, key: string, rows: Row[]): Promise<
   rows.sort((a, b) => cmp(a, b, n));
   const minima = t.minima ?? [];
   const cols = [...t.keys.map((k) => k.name), ...t.counters, ...minima];
-  const types = [...t.keys.map((k) => k.type), ...t.counters.map(() => 'int8'), ...minima.map(() => 'int8')];
+  const types = [
+    ...t.keys.map((k) => k.type),
+    ...t.counters.map(() => 'int8'),
+    ...minima.map(() => 'int8'),
+  ];
   const sql =
     `/* aggregate:upsert-${t.table} */ INSERT INTO ${t.table} (${cols.join(', ')}) ` +
     `SELECT * FROM unnest(${types.map((ty, i) => `$${i + 1}::${ty}[]`).join(', ')}) ` +
@@ -40,7 +44,10 @@ async function upsertCounters(tx: Queryable, key: string, rows: Row[]): Promise<
 }
 
 /** Inserts the event ids; returns the ids that were new (the others were seen before). */
-export async function insertEventIds(tx: Queryable, events: CanonicalEvent[]): Promise<Set<string>> {
+export async function insertEventIds(
+  tx: Queryable,
+  events: CanonicalEvent[],
+): Promise<Set<string>> {
   const ids = events.map((e) => e.event_id);
   const ts = events.map((e) => new Date(e.ts).toISOString());
   const r = await tx.query<{ event_id: string }>(
@@ -64,8 +71,14 @@ export async function applyRollups(tx: Queryable, events: CanonicalEvent[]): Pro
   }
 }
 
-export async function addDrops(tx: Queryable, now: number, drops: Record<string, number>): Promise<void> {
-  const reasons = Object.keys(drops).filter((r) => drops[r]! > 0).sort();
+export async function addDrops(
+  tx: Queryable,
+  now: number,
+  drops: Record<string, number>,
+): Promise<void> {
+  const reasons = Object.keys(drops)
+    .filter((r) => drops[r]! > 0)
+    .sort();
   if (reasons.length === 0) {
     return;
   }
@@ -104,11 +117,16 @@ export async function saveCheckpoint(tx: Queryable, name: string, position: stri
 }
 
 export async function loadCheckpoint(db: Queryable, name: string): Promise<string | undefined> {
-  const r = await db.query<{ position: string }>('SELECT position FROM consumer_checkpoints WHERE name = $1', [name]);
+  const r = await db.query<{ position: string }>(
+    'SELECT position FROM consumer_checkpoints WHERE name = $1',
+    [name],
+  );
   return r.rows[0]?.position;
 }
 
 export async function purgeEventIds(db: Queryable, olderThan: number): Promise<number> {
-  const r = await db.query('/* aggregate:purge */ DELETE FROM event_ids WHERE ts < $1', [new Date(olderThan).toISOString()]);
+  const r = await db.query('/* aggregate:purge */ DELETE FROM event_ids WHERE ts < $1', [
+    new Date(olderThan).toISOString(),
+  ]);
   return r.rowCount;
 }

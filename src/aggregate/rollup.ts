@@ -65,7 +65,10 @@ export const TABLES = {
         table,
         keys: [
           { name: 'bucket', type: 'timestamptz' },
-          ...['ad_id', 'ad_unit_id', 'campaign_id', 'creative_id', 'account_id'].map((name) => ({ name, type: 'text' })),
+          ...['ad_id', 'ad_unit_id', 'campaign_id', 'creative_id', 'account_id'].map((name) => ({
+            name,
+            type: 'text',
+          })),
         ],
         counters: ['impressions', 'clicks'],
       },
@@ -82,7 +85,13 @@ export interface RollupResult {
   users: Map<string, [string, string, string]>;
 }
 
-function add(deltas: Deltas, table: string, key: Row, counters: number[], minima: number[] = []): void {
+function add(
+  deltas: Deltas,
+  table: string,
+  key: Row,
+  counters: number[],
+  minima: number[] = [],
+): void {
   let m = deltas.get(table);
   if (!m) {
     m = new Map();
@@ -134,8 +143,17 @@ export function computeRollups(events: CanonicalEvent[]): RollupResult {
         users.set(`${e.site_id}\u0001${day}\u0001${user}`, [e.site_id, day, user]);
       }
     }
-    if ((e.type === 'impression' || e.type === 'click') && (e.ad_id !== undefined || e.ad_unit_id !== undefined)) {
-      const dims = [e.ad_id ?? '', e.ad_unit_id ?? '', e.campaign_id ?? '', e.creative_id ?? '', e.account_id ?? ''];
+    if (
+      (e.type === 'impression' || e.type === 'click') &&
+      (e.ad_id !== undefined || e.ad_unit_id !== undefined)
+    ) {
+      const dims = [
+        e.ad_id ?? '',
+        e.ad_unit_id ?? '',
+        e.campaign_id ?? '',
+        e.creative_id ?? '',
+        e.account_id ?? '',
+      ];
       const c = e.type === 'impression' ? [1, 0] : [0, 1];
       add(deltas, 'ad_minute', [minuteOf(e.ts), ...dims], c);
       add(deltas, 'ad_hourly', [hourOf(e.ts), ...dims], c);

@@ -1,7 +1,15 @@
-import { LIMITS, TYPE_PATTERN, ID_FIELDS, URL_FIELDS, USER_FIELDS, type CanonicalEvent } from '../events/event.js';
+import {
+  LIMITS,
+  TYPE_PATTERN,
+  ID_FIELDS,
+  URL_FIELDS,
+  USER_FIELDS,
+  type CanonicalEvent,
+} from '../events/event.js';
 
 const optional = (v: unknown, max: number) =>
-  v === undefined || (typeof v === 'string' && v.length > 0 && v.length <= max && !v.includes('\u0000'));
+  v === undefined ||
+  (typeof v === 'string' && v.length > 0 && v.length <= max && !v.includes('\u0000'));
 
 /**
  * Re-checks an event read from the log before it reaches storage: the log may hold records

@@ -28,7 +28,11 @@ export async function compatRoutes(deps: CompatDeps): Promise<Plugin[]> {
   const campaignAccounts = await loadCampaignAccounts(deps.campaignAccountsFile);
   const { ingest, db } = deps;
   const rateLimit = deps.rateLimit ? seedRateLimit(deps.rateLimit) : undefined;
-  const queues = { log: () => deps.transport.stats(), aggregated: () => deps.aggregator.stats(), db };
+  const queues = {
+    log: () => deps.transport.stats(),
+    aggregated: () => deps.aggregator.stats(),
+    db,
+  };
   return [
     seed000Routes({ ingest, rateLimit }),
     seed001Routes({ ingest, db, rateLimit }),

@@ -39,7 +39,9 @@ const Rejected = Type.Object({
 function toCanonical(body: unknown): Record<string, unknown> {
   const b = bodyObject(body);
   if (b === undefined) {
-    throw new SeedError(400, 'body must be a JSON object', [{ field: '', message: 'must be a JSON object' }]);
+    throw new SeedError(400, 'body must be a JSON object', [
+      { field: '', message: 'must be a JSON object' },
+    ]);
   }
   const errors: { field: string; message: string }[] = [];
   const type = field(b, 'type');
@@ -50,9 +52,14 @@ function toCanonical(body: unknown): Record<string, unknown> {
   }
   const adId = field(b, 'ad_id');
   if (adId.state !== 'ok') {
-    errors.push({ field: 'ad_id', message: adId.state === 'absent' ? 'is required' : 'must be a string' });
+    errors.push({
+      field: 'ad_id',
+      message: adId.state === 'absent' ? 'is required' : 'must be a string',
+    });
   }
-  const optional = ['event_id', 'campaign_id', 'user_id'].map((name) => [name, field(b, name)] as const);
+  const optional = ['event_id', 'campaign_id', 'user_id'].map(
+    (name) => [name, field(b, name)] as const,
+  );
   for (const [name, f] of optional) {
     if (f.state === 'invalid') {
       errors.push({ field: name, message: 'must be a string' });

@@ -7,7 +7,13 @@ import { installSeedErrors, invalidInput, SeedError, type SeedFailure } from './
 import { acceptOne, bodyObject, canonicalType, field, valueOf, type Field } from './seed-input.js';
 import { limited, type OnRequest } from './seed-rate-limit.js';
 import { ALL_TIME, seedDate, seedStats } from './seed-reports.js';
-import { documentationOnly, errorResponses, JSON_INGEST_ERRORS, Str, TopPaths } from './seed-schemas.js';
+import {
+  documentationOnly,
+  errorResponses,
+  JSON_INGEST_ERRORS,
+  Str,
+  TopPaths,
+} from './seed-schemas.js';
 
 export const SEED_001_TOP = 3;
 export const SEED_001_NOT_FOUND = 'No analytics data found for the specified criteria.';
@@ -33,14 +39,19 @@ function render(f: SeedFailure) {
 const EventBody = Type.Object({
   site_id: Str('the site the event belongs to'),
   event_type: Str('e.g. "page_view"'),
-  timestamp: Type.String({ format: 'date-time', description: 'ISO 8601 datetime with Z or an offset' }),
+  timestamp: Type.String({
+    format: 'date-time',
+    description: 'ISO 8601 datetime with Z or an offset',
+  }),
   path: Type.Optional(Str('the URL path')),
   user_id: Type.Optional(Str("the user's unique identifier")),
   event_id: Type.Optional(Str('not in the seed: a client id for idempotent retries')),
 });
 const StatsQuery = Type.Object({
   site_id: Str(),
-  date: Type.Optional(Type.String({ format: 'date', description: 'YYYY-MM-DD; all time when absent' })),
+  date: Type.Optional(
+    Type.String({ format: 'date', description: 'YYYY-MM-DD; all time when absent' }),
+  ),
 });
 const StatsReply = Type.Object({
   status: Type.Literal('success'),
@@ -64,7 +75,9 @@ const required = (f: Field) => (f.state === 'absent' ? 'is required' : 'must be 
 function toCanonical(body: unknown): Record<string, unknown> {
   const b = bodyObject(body);
   if (b === undefined) {
-    throw new SeedError(400, 'body must be a JSON object', [{ field: 'body', message: 'must be a JSON object' }]);
+    throw new SeedError(400, 'body must be a JSON object', [
+      { field: 'body', message: 'must be a JSON object' },
+    ]);
   }
   const errors: { field: string; message: string }[] = [];
   const siteId = field(b, 'site_id');
@@ -77,14 +90,22 @@ function toCanonical(body: unknown): Record<string, unknown> {
   if (eventType.state !== 'ok') {
     errors.push({ field: 'event_type', message: required(eventType) });
   } else if (type === undefined) {
-    errors.push({ field: 'event_type', message: 'must be at most 64 characters with a letter or digit' });
+    errors.push({
+      field: 'event_type',
+      message: 'must be at most 64 characters with a letter or digit',
+    });
   }
   if (timestamp.state !== 'ok') {
     errors.push({ field: 'timestamp', message: required(timestamp) });
   } else if (parseTimestamp(timestamp.value) === undefined) {
-    errors.push({ field: 'timestamp', message: 'must be an ISO 8601 datetime with Z or an offset' });
+    errors.push({
+      field: 'timestamp',
+      message: 'must be an ISO 8601 datetime with Z or an offset',
+    });
   }
-  const optional = (['path', 'user_id', 'event_id'] as const).map((name) => [name, field(b, name)] as const);
+  const optional = (['path', 'user_id', 'event_id'] as const).map(
+    (name) => [name, field(b, name)] as const,
+  );
   for (const [name, f] of optional) {
     if (f.state === 'invalid') {
       errors.push({ field: name, message: 'must be a string' });
@@ -107,7 +128,11 @@ function toCanonical(body: unknown): Record<string, unknown> {
  * (page views only, top 3 paths, `date` optional → "all-time", 404 without page views),
  * `GET /api/healthcheck`.
  */
-export function seed001Routes(deps: { ingest: Ingest; db: Queryable; rateLimit?: OnRequest | undefined }) {
+export function seed001Routes(deps: {
+  ingest: Ingest;
+  db: Queryable;
+  rateLimit?: OnRequest | undefined;
+}) {
   return async (app: FastifyInstance) => {
     installSeedErrors(app, { fieldNames: { ts: 'timestamp', type: 'event_type' }, render });
 
@@ -148,7 +173,8 @@ export function seed001Routes(deps: { ingest: Ingest; db: Queryable; rateLimit?:
       '/api/reporting/stats',
       {
         schema: {
-          summary: 'Seed 001: page views, unique users and top 3 paths of a site on a day or of all time',
+          summary:
+            'Seed 001: page views, unique users and top 3 paths of a site on a day or of all time',
           querystring: StatsQuery,
           response: { 200: StatsReply, 400: Failure, 404: Failure, 500: Failure },
         },
@@ -166,7 +192,12 @@ export function seed001Routes(deps: { ingest: Ingest; db: Queryable; rateLimit?:
         }
         const day = date.state === 'ok' ? seedDate('query.date', date.value) : undefined;
         const range = day === undefined ? ALL_TIME : { from: day, to: day };
-        const s = await seedStats(deps.db, { siteId: siteId.value, ...range, top: SEED_001_TOP, pageViewsOnly: true });
+        const s = await seedStats(deps.db, {
+          siteId: siteId.value,
+          ...range,
+          top: SEED_001_TOP,
+          pageViewsOnly: true,
+        });
         if (s.views === 0) {
           return reply.code(404).send({ status: 'fail', message: SEED_001_NOT_FOUND });
         }

@@ -18,9 +18,13 @@ const PixelQuery = Type.Object({
   campaign_id: Str('the campaign'),
   creative_id: Str('the creative'),
   page_url: Str('URL of the page where the ad was displayed'),
-  timestamp: Type.Optional(Str('Unix epoch milliseconds, or ISO 8601 with Z or an offset; now when absent')),
+  timestamp: Type.Optional(
+    Str('Unix epoch milliseconds, or ISO 8601 with Z or an offset; now when absent'),
+  ),
   event_id: Type.Optional(Str('not in the seed: a client id for idempotent retries')),
-  account_id: Type.Optional(Str('not in the seed: the account when CAMPAIGN_ACCOUNTS_FILE does not map the campaign')),
+  account_id: Type.Optional(
+    Str('not in the seed: the account when CAMPAIGN_ACCOUNTS_FILE does not map the campaign'),
+  ),
 });
 const PixelError = Type.Object({ error: Type.String() });
 
@@ -28,7 +32,9 @@ const PixelError = Type.Object({ error: Type.String() });
  * The seed looked the account up from the campaign. Tally reads the mapping from
  * CAMPAIGN_ACCOUNTS_FILE (a JSON object `{ "<campaign_id>": "<account_id>" }`) at start-up.
  */
-export async function loadCampaignAccounts(file: string | undefined): Promise<ReadonlyMap<string, string>> {
+export async function loadCampaignAccounts(
+  file: string | undefined,
+): Promise<ReadonlyMap<string, string>> {
   if (file === undefined) {
     return new Map();
   }
@@ -43,7 +49,9 @@ export async function loadCampaignAccounts(file: string | undefined): Promise<Re
   }
   const ok = (v: unknown) => typeof v === 'string' && v.length > 0 && v.length <= LIMITS.id;
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new Error(`CAMPAIGN_ACCOUNTS_FILE=${file}: must be a JSON object of campaign_id → account_id`);
+    throw new Error(
+      `CAMPAIGN_ACCOUNTS_FILE=${file}: must be a JSON object of campaign_id → account_id`,
+    );
   }
   const map = new Map<string, string>();
   for (const [campaign, account] of Object.entries(parsed)) {
@@ -57,15 +65,23 @@ export async function loadCampaignAccounts(file: string | undefined): Promise<Re
   return map;
 }
 
-function toCanonical(type: 'impression' | 'click', req: FastifyRequest, accounts: ReadonlyMap<string, string>) {
+function toCanonical(
+  type: 'impression' | 'click',
+  req: FastifyRequest,
+  accounts: ReadonlyMap<string, string>,
+) {
   const q = (req.query ?? {}) as Record<string, unknown>;
-  const fields = new Map<string, Field>([...REQUIRED, ...OPTIONAL].map((name) => [name, field(q, name)]));
+  const fields = new Map<string, Field>(
+    [...REQUIRED, ...OPTIONAL].map((name) => [name, field(q, name)]),
+  );
   if (REQUIRED.some((name) => fields.get(name)!.state === 'absent')) {
     throw new SeedError(400, SEED_002_MISSING);
   }
   for (const [name, f] of fields) {
     if (f.state === 'invalid') {
-      throw new SeedError(400, `${name} must be given once`, [{ field: name, message: 'must be given once' }]);
+      throw new SeedError(400, `${name} must be given once`, [
+        { field: name, message: 'must be given once' },
+      ]);
     }
   }
   const v = (name: string) => {
@@ -103,7 +119,9 @@ export function seed002Routes(deps: {
     });
     // The seed never read bodies: whatever a pixel POST carries is skipped (within the body limit).
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, _body, done) => done(null, undefined));
+    app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, _body, done) =>
+      done(null, undefined),
+    );
     for (const type of ['impression', 'click'] as const) {
       app.route({
         method: ['GET', 'POST'],

@@ -74,7 +74,11 @@ const QueueHealth = Type.Object({ [QUEUE_NAME]: Counts }, { additionalProperties
  * `GET /api/queues/health` (JSON counts) and `GET /api/queues/admin` (read-only page, no controls).
  * `errors` are the seed's error responses (503 when the dead letters cannot be counted, 500).
  */
-export function registerQueueRoutes(app: FastifyInstance, src: QueueSources, errors: Record<number, TSchema>): void {
+export function registerQueueRoutes(
+  app: FastifyInstance,
+  src: QueueSources,
+  errors: Record<number, TSchema>,
+): void {
   app.get(
     '/api/queues/health',
     {
@@ -91,7 +95,10 @@ export function registerQueueRoutes(app: FastifyInstance, src: QueueSources, err
     '/api/queues/admin',
     {
       // 200 is the HTML page.
-      schema: { summary: 'Seed 003: read-only HTML view of the queue (its Bull Board UI)', response: errors },
+      schema: {
+        summary: 'Seed 003: read-only HTML view of the queue (its Bull Board UI)',
+        response: errors,
+      },
     },
     async (_req, reply) =>
       reply

@@ -6,11 +6,25 @@ import { parseTimestamp } from '../events/time.js';
 import type { Ingest } from '../ingest/ingest.js';
 import type { Queryable } from '../storage/db.js';
 import { installSeedErrors, invalidInput, type SeedFailure } from './seed-errors.js';
-import { acceptOne, bodyObject, canonicalType, cookieValue, field, MAX_TYPE, valueOf } from './seed-input.js';
+import {
+  acceptOne,
+  bodyObject,
+  canonicalType,
+  cookieValue,
+  field,
+  MAX_TYPE,
+  valueOf,
+} from './seed-input.js';
 import { registerQueueRoutes, type QueueSources } from './seed-003.queues.js';
 import { limited, type OnRequest } from './seed-rate-limit.js';
 import { seedDate, seedStats } from './seed-reports.js';
-import { documentationOnly, errorResponses, JSON_INGEST_ERRORS, Str, TopPaths } from './seed-schemas.js';
+import {
+  documentationOnly,
+  errorResponses,
+  JSON_INGEST_ERRORS,
+  Str,
+  TopPaths,
+} from './seed-schemas.js';
 
 export const SEED_003_TOP = 10;
 export const VISITOR_COOKIE = 'visitor_id';
@@ -29,8 +43,15 @@ const EventBody = Type.Object({
   timestamp: Type.String({ format: 'date-time', description: 'ISO 8601, with Z or an offset' }),
   eventId: Type.Optional(Str('optional unique event id (UUID v4); generated when absent')),
 });
-const Accepted = Type.Object({ success: Type.Boolean(), eventId: Type.String(), visitorId: Type.String() });
-const StatsQuery = Type.Object({ siteId: Str(), date: Type.String({ format: 'date', description: 'YYYY-MM-DD' }) });
+const Accepted = Type.Object({
+  success: Type.Boolean(),
+  eventId: Type.String(),
+  visitorId: Type.String(),
+});
+const StatsQuery = Type.Object({
+  siteId: Str(),
+  date: Type.String({ format: 'date', description: 'YYYY-MM-DD' }),
+});
 const StatsReply = Type.Object({
   siteId: Type.String(),
   date: Type.String(),
@@ -64,11 +85,16 @@ function toCanonical(body: unknown): Record<string, unknown> {
     throw invalidInput([{ field: 'body', message: 'must be a JSON object' }]);
   }
   const errors: { field: string; message: string }[] = [];
-  const f = Object.fromEntries(['siteId', 'eventType', 'path', 'timestamp', 'eventId'].map((n) => [n, field(b, n)]));
+  const f = Object.fromEntries(
+    ['siteId', 'eventType', 'path', 'timestamp', 'eventId'].map((n) => [n, field(b, n)]),
+  );
   for (const name of ['siteId', 'eventType', 'path', 'timestamp']) {
     const s = f[name]!.state;
     if (s !== 'ok') {
-      errors.push({ field: name, message: s === 'absent' ? 'should not be empty' : 'must be a string' });
+      errors.push({
+        field: name,
+        message: s === 'absent' ? 'should not be empty' : 'must be a string',
+      });
     }
   }
   const eventType = valueOf(f.eventType!);
@@ -90,7 +116,13 @@ function toCanonical(body: unknown): Record<string, unknown> {
     throw invalidInput(errors);
   }
   const eventId = valueOf(f.eventId!);
-  return { type, site_id: valueOf(f.siteId!), path: valueOf(f.path!), ts, ...(eventId ? { event_id: eventId } : {}) };
+  return {
+    type,
+    site_id: valueOf(f.siteId!),
+    path: valueOf(f.path!),
+    ts,
+    ...(eventId ? { event_id: eventId } : {}),
+  };
 }
 
 /** The visitor_id cookie when usable as a canonical visitor id, else a new one to set. */
@@ -125,7 +157,8 @@ export function seed003Routes(deps: {
       '/api/event',
       {
         schema: {
-          summary: 'Seed 003: ingest one site event, visitor from the visitor_id cookie (set when absent); 202',
+          summary:
+            'Seed 003: ingest one site event, visitor from the visitor_id cookie (set when absent); 202',
           body: EventBody,
           response: { 202: Accepted, ...errorResponses(NestError, ...JSON_INGEST_ERRORS) },
         },
@@ -139,7 +172,9 @@ export function seed003Routes(deps: {
         if (visitor.isNew) {
           void reply.header('set-cookie', visitorCookie(visitor.id, req.protocol === 'https'));
         }
-        return reply.code(202).send({ success: true, eventId: event.event_id, visitorId: visitor.id });
+        return reply
+          .code(202)
+          .send({ success: true, eventId: event.event_id, visitorId: visitor.id });
       },
     );
 
@@ -147,7 +182,8 @@ export function seed003Routes(deps: {
       '/api/stats',
       {
         schema: {
-          summary: 'Seed 003: events, unique users and top 10 paths of a site on a day; 404 without events',
+          summary:
+            'Seed 003: events, unique users and top 10 paths of a site on a day; 404 without events',
           querystring: StatsQuery,
           response: { 200: StatsReply, 400: NestError, 404: NotFound, 500: NestError },
         },
@@ -167,7 +203,11 @@ export function seed003Routes(deps: {
               })),
           );
         }
-        const day = seedDate('date', date.value, 'must be a valid ISO 8601 date string (YYYY-MM-DD)');
+        const day = seedDate(
+          'date',
+          date.value,
+          'must be a valid ISO 8601 date string (YYYY-MM-DD)',
+        );
         const s = await seedStats(deps.db, {
           siteId: siteId.value,
           from: day,
@@ -176,7 +216,12 @@ export function seed003Routes(deps: {
           pageViewsOnly: false,
         });
         if (s.events === 0) {
-          return reply.code(404).send({ statusCode: 404, message: `No stats found for site ${siteId.value} on ${day}` });
+          return reply
+            .code(404)
+            .send({
+              statusCode: 404,
+              message: `No stats found for site ${siteId.value} on ${day}`,
+            });
         }
         return {
           siteId: siteId.value,

@@ -10,13 +10,18 @@ import { ALL_TIME, seedDate, seedStats } from './seed-reports.js';
 import { documentationOnly, errorResponses, Str, TopPaths } from './seed-schemas.js';
 
 export const SEED_004_TOP = 10;
-export const SEED_004_QUEUED = { status: 'queued', message: 'Event received and queued for processing' } as const;
+export const SEED_004_QUEUED = {
+  status: 'queued',
+  message: 'Event received and queued for processing',
+} as const;
 
 /** Its ingestion server: `{ errors: ["site_id is required", …] }`; 500 `{ error: "Internal server error" }`. */
 const renderIngest = (f: SeedFailure) =>
   f.status >= 500 && f.status !== 503
     ? { error: 'Internal server error' }
-    : { errors: f.fields.length > 0 ? f.fields.map((e) => `${e.field} ${e.message}`) : [f.message] };
+    : {
+        errors: f.fields.length > 0 ? f.fields.map((e) => `${e.field} ${e.message}`) : [f.message],
+      };
 
 /** Its reporting server: `{ error: "site_id is required" }`. */
 const renderReport = (f: SeedFailure) => ({
@@ -28,21 +33,31 @@ const EventBody = Type.Object({
   event_type: Str('e.g. page_view, click'),
   path: Str('the path on the site, e.g. /products/123'),
   timestamp: Type.Optional(
-    Type.String({ format: 'date-time', description: 'when the event occurred, ISO 8601 with Z or an offset; now when absent' }),
+    Type.String({
+      format: 'date-time',
+      description: 'when the event occurred, ISO 8601 with Z or an offset; now when absent',
+    }),
   ),
   user_id: Type.Optional(Str('the user who triggered the event')),
   event_id: Type.Optional(Str('not in the seed: a client id for idempotent retries')),
 });
-const Queued = Type.Object({ status: Type.Literal(SEED_004_QUEUED.status), message: Type.String() });
+const Queued = Type.Object({
+  status: Type.Literal(SEED_004_QUEUED.status),
+  message: Type.String(),
+});
 const IngestErrors = Type.Object({ errors: Type.Array(Type.String()) });
 const OneError = Type.Object({ error: Type.String() });
 const StatsQuery = Type.Object({
   site_id: Str(),
-  date: Type.Optional(Type.String({ format: 'date', description: 'YYYY-MM-DD; all time when absent' })),
+  date: Type.Optional(
+    Type.String({ format: 'date', description: 'YYYY-MM-DD; all time when absent' }),
+  ),
 });
 const StatsReply = Type.Object({
   site_id: Type.String(),
-  date: Type.Union([Type.String(), Type.Null()], { description: 'the date asked for; null for all time' }),
+  date: Type.Union([Type.String(), Type.Null()], {
+    description: 'the date asked for; null for all time',
+  }),
   total_views: Type.Integer(),
   unique_users: Type.Integer(),
   top_paths: TopPaths,
@@ -57,7 +72,10 @@ function toCanonical(body: unknown): Record<string, unknown> {
   }
   const errors: { field: string; message: string }[] = [];
   const f = Object.fromEntries(
-    ['site_id', 'event_type', 'path', 'timestamp', 'user_id', 'event_id'].map((n) => [n, field(b, n)]),
+    ['site_id', 'event_type', 'path', 'timestamp', 'user_id', 'event_id'].map((n) => [
+      n,
+      field(b, n),
+    ]),
   );
   for (const name of ['site_id', 'event_type', 'path']) {
     if (f[name]!.state !== 'ok') {
@@ -67,7 +85,10 @@ function toCanonical(body: unknown): Record<string, unknown> {
   const eventType = valueOf(f.event_type!);
   const type = eventType === undefined ? undefined : canonicalType(eventType);
   if (eventType !== undefined && type === undefined) {
-    errors.push({ field: 'event_type', message: 'must be at most 64 characters with a letter or digit' });
+    errors.push({
+      field: 'event_type',
+      message: 'must be at most 64 characters with a letter or digit',
+    });
   }
   for (const name of ['timestamp', 'user_id', 'event_id']) {
     if (f[name]!.state === 'invalid') {
@@ -76,12 +97,19 @@ function toCanonical(body: unknown): Record<string, unknown> {
   }
   const ts = valueOf(f.timestamp!);
   if (ts !== undefined && parseTimestamp(ts) === undefined) {
-    errors.push({ field: 'timestamp', message: 'must be a valid ISO date string with Z or an offset' });
+    errors.push({
+      field: 'timestamp',
+      message: 'must be a valid ISO date string with Z or an offset',
+    });
   }
   if (errors.length > 0) {
     throw invalidInput(errors);
   }
-  const raw: Record<string, unknown> = { type, site_id: valueOf(f.site_id!), path: valueOf(f.path!) };
+  const raw: Record<string, unknown> = {
+    type,
+    site_id: valueOf(f.site_id!),
+    path: valueOf(f.path!),
+  };
   for (const [name, canonical] of [
     ['timestamp', 'ts'],
     ['user_id', 'user_id'],
@@ -98,14 +126,21 @@ function toCanonical(body: unknown): Record<string, unknown> {
 /** Seed 004's ingestion server: `POST /event` → 202 `{ status: "queued", message }`. */
 export function seed004IngestRoutes(deps: { ingest: Ingest; rateLimit?: OnRequest | undefined }) {
   return async (app: FastifyInstance) => {
-    installSeedErrors(app, { fieldNames: { ts: 'timestamp', type: 'event_type' }, render: renderIngest });
+    installSeedErrors(app, {
+      fieldNames: { ts: 'timestamp', type: 'event_type' },
+      render: renderIngest,
+    });
     app.post(
       '/event',
       {
         schema: {
           summary: 'Seed 004: ingest one site event; 202 once durable in the log',
           body: EventBody,
-          response: { 202: Queued, ...errorResponses(IngestErrors, 400, 413, 415, 429, 503), 500: OneError },
+          response: {
+            202: Queued,
+            ...errorResponses(IngestErrors, 400, 413, 415, 429, 503),
+            500: OneError,
+          },
         },
         ...documentationOnly,
         ...limited(deps.rateLimit),
@@ -130,7 +165,8 @@ export function seed004ReportingRoutes(deps: { db: Queryable }) {
       '/stats',
       {
         schema: {
-          summary: 'Seed 004: page views, unique users and top 10 paths of a site on a day or of all time',
+          summary:
+            'Seed 004: page views, unique users and top 10 paths of a site on a day or of all time',
           querystring: StatsQuery,
           response: { 200: StatsReply, ...errorResponses(OneError, 400, 500) },
         },
@@ -148,7 +184,12 @@ export function seed004ReportingRoutes(deps: { db: Queryable }) {
         }
         const day = date.state === 'ok' ? seedDate('date', date.value) : undefined;
         const range = day === undefined ? ALL_TIME : { from: day, to: day };
-        const s = await seedStats(deps.db, { siteId: siteId.value, ...range, top: SEED_004_TOP, pageViewsOnly: true });
+        const s = await seedStats(deps.db, {
+          siteId: siteId.value,
+          ...range,
+          top: SEED_004_TOP,
+          pageViewsOnly: true,
+        });
         return {
           site_id: siteId.value,
           date: day ?? null,

@@ -38,8 +38,16 @@ export interface SeedErrorOptions {
   render(f: SeedFailure): unknown;
 }
 
-function failureOf(err: unknown, names: Record<string, string>, maxBodyBytes: number): SeedFailure | undefined {
-  const make = (status: number, message: string, fields: SeedFailure['fields'] = []): SeedFailure => ({
+function failureOf(
+  err: unknown,
+  names: Record<string, string>,
+  maxBodyBytes: number,
+): SeedFailure | undefined {
+  const make = (
+    status: number,
+    message: string,
+    fields: SeedFailure['fields'] = [],
+  ): SeedFailure => ({
     status,
     reason: STATUS_CODES[status] ?? 'Error',
     message,
@@ -53,7 +61,8 @@ function failureOf(err: unknown, names: Record<string, string>, maxBodyBytes: nu
       field: names[d.field] ?? d.field,
       message: d.message,
     }));
-    const message = fields.length > 0 ? fields.map((f) => `${f.field} ${f.message}`).join('; ') : err.message;
+    const message =
+      fields.length > 0 ? fields.map((f) => `${f.field} ${f.message}`).join('; ') : err.message;
     return make(err.statusCode, message, fields);
   }
   const fe = err as FastifyError;

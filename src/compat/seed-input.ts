@@ -11,7 +11,11 @@ export async function acceptOne(
   req: FastifyRequest,
   raw: Record<string, unknown>,
 ): Promise<CanonicalEvent> {
-  const events = await ingest.accept([raw], { now: Date.now(), userAgent: req.headers['user-agent'], ip: req.ip });
+  const events = await ingest.accept([raw], {
+    now: Date.now(),
+    userAgent: req.headers['user-agent'],
+    ip: req.ip,
+  });
   return events[0]!;
 }
 
@@ -20,7 +24,9 @@ export function bodyObject(body: unknown): Record<string, unknown> | undefined {
   if (body === undefined || body === null) {
     return {};
   }
-  return typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
+  return typeof body === 'object' && !Array.isArray(body)
+    ? (body as Record<string, unknown>)
+    : undefined;
 }
 
 export type Field = { state: 'absent' } | { state: 'invalid' } | { state: 'ok'; value: string };

@@ -40,7 +40,11 @@ export async function seedStats(
 }
 
 /** `YYYY-MM-DD` that names a real day, else a 400 naming the parameter in the seed's words. */
-export function seedDate(name: string, v: string, message = 'must be a real date in YYYY-MM-DD format'): string {
+export function seedDate(
+  name: string,
+  v: string,
+  message = 'must be a real date in YYYY-MM-DD format',
+): string {
   if (parseDate(v) === undefined) {
     throw new SeedError(400, `${name} ${message}`, [{ field: name, message }]);
   }

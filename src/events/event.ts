@@ -13,7 +13,14 @@ export const LIMITS = {
 
 export const TYPE_PATTERN = /^[a-z0-9_.:-]{1,64}$/;
 
-export const ID_FIELDS = ['site_id', 'ad_id', 'ad_unit_id', 'campaign_id', 'creative_id', 'account_id'] as const;
+export const ID_FIELDS = [
+  'site_id',
+  'ad_id',
+  'ad_unit_id',
+  'campaign_id',
+  'creative_id',
+  'account_id',
+] as const;
 export const URL_FIELDS = ['path', 'url', 'referrer'] as const;
 export const USER_FIELDS = ['user_id', 'visitor_id'] as const;
 
@@ -37,7 +44,10 @@ export const EventInput = Type.Object(
     visitor_id: Type.Optional(str(LIMITS.user)),
     ts: Type.Optional(Type.Union([Type.String(), Type.Number()])),
     props: Type.Optional(
-      Type.Record(Type.String(), Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()])),
+      Type.Record(
+        Type.String(),
+        Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()]),
+      ),
     ),
   },
   { additionalProperties: false },

@@ -4,7 +4,11 @@ import { parseDate, parseTimestamp } from './time.js';
 
 const now = Date.UTC(2026, 10, 24, 12, 0, 0);
 const ctx = { now, userAgent: 'UA', ip: '203.0.113.9' };
-const opts = { dedupWindowMs: 7 * 86_400_000, maxFutureMs: 3_600_000, visitorSalt: 'salt-salt-salt-salt' };
+const opts = {
+  dedupWindowMs: 7 * 86_400_000,
+  maxFutureMs: 3_600_000,
+  visitorSalt: 'salt-salt-salt-salt',
+};
 
 describe('time', () => {
   it('parses real dates only', () => {
@@ -27,10 +31,22 @@ describe('time', () => {
 
 describe('normalizeEvent', () => {
   it('enriches: id, path from url without query, user agent, daily cookieless hash', () => {
-    const r = normalizeEvent({ type: 'page_view', site_id: 's', url: 'https://x.test/a/b?q=1#h' }, 0, ctx, opts);
+    const r = normalizeEvent(
+      { type: 'page_view', site_id: 's', url: 'https://x.test/a/b?q=1#h' },
+      0,
+      ctx,
+      opts,
+    );
     expect(r.ok).toBe(true);
     if (r.ok) {
-      expect(r.event).toMatchObject({ type: 'page_view', site_id: 's', path: '/a/b', ts: now, received_at: now, ua: 'UA' });
+      expect(r.event).toMatchObject({
+        type: 'page_view',
+        site_id: 's',
+        path: '/a/b',
+        ts: now,
+        received_at: now,
+        ua: 'UA',
+      });
       expect(r.event.event_id).toMatch(/^[0-9a-f-]{36}$/);
       expect(r.event.vh).toHaveLength(22);
       expect(JSON.stringify(r.event)).not.toContain('203.0.113.9');
@@ -39,8 +55,18 @@ describe('normalizeEvent', () => {
 
   it('gives the same visitor hash within a day and another the next day', () => {
     const a = normalizeEvent({ type: 'page_view', site_id: 's', ts: now }, 0, ctx, opts);
-    const b = normalizeEvent({ type: 'page_view', site_id: 's', ts: now - 3_600_000 }, 0, ctx, opts);
-    const c = normalizeEvent({ type: 'page_view', site_id: 's', ts: now - 86_400_000 }, 0, ctx, opts);
+    const b = normalizeEvent(
+      { type: 'page_view', site_id: 's', ts: now - 3_600_000 },
+      0,
+      ctx,
+      opts,
+    );
+    const c = normalizeEvent(
+      { type: 'page_view', site_id: 's', ts: now - 86_400_000 },
+      0,
+      ctx,
+      opts,
+    );
     const vh = (r: typeof a) => (r.ok ? r.event.vh : undefined);
     expect(vh(a)).toBe(vh(b));
     expect(vh(a)).not.toBe(vh(c));
@@ -63,7 +89,14 @@ describe('normalizeEvent', () => {
     const r = normalizeEvent(bad, 3, ctx, opts);
     expect(r.ok).toBe(false);
     if (!r.ok) {
-      expect(r.errors.map((e) => e.field).sort()).toEqual(['event_id', 'props', 'referrer', 'site_id', 'type', 'visitor_id']);
+      expect(r.errors.map((e) => e.field).sort()).toEqual([
+        'event_id',
+        'props',
+        'referrer',
+        'site_id',
+        'type',
+        'visitor_id',
+      ]);
       expect(r.errors.every((e) => e.index === 3)).toBe(true);
     }
   });

@@ -2,7 +2,14 @@ import { hash } from 'node:crypto';
 import type { FieldError } from '../errors.js';
 import { dayOf, parseTimestamp } from './time.js';
 import { uuidv7 } from './uuidv7.js';
-import { ID_FIELDS, LIMITS, TYPE_PATTERN, URL_FIELDS, USER_FIELDS, type CanonicalEvent } from './event.js';
+import {
+  ID_FIELDS,
+  LIMITS,
+  TYPE_PATTERN,
+  URL_FIELDS,
+  USER_FIELDS,
+  type CanonicalEvent,
+} from './event.js';
 
 /** What the edge knows about the request an event came in. */
 export interface RequestContext {
@@ -18,7 +25,8 @@ export interface NormalizeOptions {
   visitorSalt: string;
 }
 
-export type NormalizeResult = { ok: true; event: CanonicalEvent } | { ok: false; errors: FieldError[] };
+export type NormalizeResult =
+  { ok: true; event: CanonicalEvent } | { ok: false; errors: FieldError[] };
 
 const KNOWN = new Set<string>([
   'event_id',
@@ -78,7 +86,13 @@ function pathOf(path: string | undefined, url: string | undefined): string | und
   return p.length === 0 ? '/' : p;
 }
 
-function parseTs(v: unknown, ctx: RequestContext, opts: NormalizeOptions, index: number, errors: FieldError[]) {
+function parseTs(
+  v: unknown,
+  ctx: RequestContext,
+  opts: NormalizeOptions,
+  index: number,
+  errors: FieldError[],
+) {
   if (v === undefined || v === null) {
     return ctx.now;
   }
@@ -97,7 +111,11 @@ function parseTs(v: unknown, ctx: RequestContext, opts: NormalizeOptions, index:
     return ctx.now;
   }
   if (ms > ctx.now + opts.maxFutureMs) {
-    errors.push({ index, field: 'ts', message: `is more than ${opts.maxFutureMs} ms in the future` });
+    errors.push({
+      index,
+      field: 'ts',
+      message: `is more than ${opts.maxFutureMs} ms in the future`,
+    });
   } else if (ms < ctx.now - opts.dedupWindowMs) {
     errors.push({
       index,
@@ -120,24 +138,42 @@ function checkProps(v: unknown, index: number, errors: FieldError[]) {
   for (const [k, val] of Object.entries(props)) {
     const t = typeof val;
     if (val !== null && t !== 'string' && t !== 'number' && t !== 'boolean') {
-      errors.push({ index, field: `props.${k}`, message: 'must be a string, number, boolean or null' });
+      errors.push({
+        index,
+        field: `props.${k}`,
+        message: 'must be a string, number, boolean or null',
+      });
       return undefined;
     }
     if (k.length > LIMITS.propKey || hasNul(k) || (t === 'string' && hasNul(val as string))) {
-      errors.push({ index, field: `props.${k}`, message: 'has a key over 128 characters or a NUL' });
+      errors.push({
+        index,
+        field: `props.${k}`,
+        message: 'has a key over 128 characters or a NUL',
+      });
       return undefined;
     }
   }
   const size = Buffer.byteLength(JSON.stringify(props));
   if (size > LIMITS.propsBytes) {
-    errors.push({ index, field: 'props', message: `is ${size} bytes serialised; the maximum is ${LIMITS.propsBytes}` });
+    errors.push({
+      index,
+      field: 'props',
+      message: `is ${size} bytes serialised; the maximum is ${LIMITS.propsBytes}`,
+    });
     return undefined;
   }
   return props as CanonicalEvent['props'];
 }
 
 /** Cookieless daily visitor hash: the IP never leaves this function. */
-export function visitorHash(salt: string, day: string, siteId: string, ip: string, ua: string): string {
+export function visitorHash(
+  salt: string,
+  day: string,
+  siteId: string,
+  ip: string,
+  ua: string,
+): string {
   return hash('sha256', `${salt}|${day}|${siteId}|${ip}|${ua}`, 'base64url').slice(0, 22);
 }
 
@@ -187,7 +223,11 @@ export function normalizeEvent(
   if (type === 'page_view' && r.site_id === undefined) {
     errors.push({ index, field: 'site_id', message: 'is required for page_view' });
   }
-  if ((type === 'impression' || type === 'click') && r.ad_id === undefined && r.ad_unit_id === undefined) {
+  if (
+    (type === 'impression' || type === 'click') &&
+    r.ad_id === undefined &&
+    r.ad_unit_id === undefined
+  ) {
     errors.push({ index, field: 'ad_id', message: `an ${type} needs ad_id or ad_unit_id` });
   }
   if (errors.length > 0) {
@@ -204,8 +244,18 @@ export function normalizeEvent(
   if (ctx.userAgent) {
     event.ua = ctx.userAgent.slice(0, UA_MAX);
   }
-  if (event.site_id !== undefined && event.user_id === undefined && event.visitor_id === undefined) {
-    event.vh = visitorHash(opts.visitorSalt, dayOf(event.ts), event.site_id, ctx.ip ?? '', ctx.userAgent ?? '');
+  if (
+    event.site_id !== undefined &&
+    event.user_id === undefined &&
+    event.visitor_id === undefined
+  ) {
+    event.vh = visitorHash(
+      opts.visitorSalt,
+      dayOf(event.ts),
+      event.site_id,
+      ctx.ip ?? '',
+      ctx.userAgent ?? '',
+    );
   }
   return { ok: true, event };
 }

@@ -5,7 +5,15 @@ import { uuidv7 } from './uuidv7.js';
 describe('UTC buckets', () => {
   it('match Date arithmetic, including around midnight and across cached values', () => {
     const base = Date.UTC(2026, 10, 23, 23, 59, 59, 999);
-    for (const ms of [base, base + 1, base - 60_000, base + 3_600_001, base - 86_400_000, base, 0]) {
+    for (const ms of [
+      base,
+      base + 1,
+      base - 60_000,
+      base + 3_600_001,
+      base - 86_400_000,
+      base,
+      0,
+    ]) {
       const d = new Date(ms);
       expect(dayOf(ms)).toBe(d.toISOString().slice(0, 10));
       expect(hourOf(ms)).toBe(new Date(ms - (ms % 3_600_000)).toISOString());

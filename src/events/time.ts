@@ -44,7 +44,12 @@ export function parseTimestamp(s: string): number | undefined {
     return undefined;
   }
   const [, y, mo, d, h, mi, sec = '00', frac = '', zone = 'Z'] = m;
-  if (parseDate(`${y}-${mo}-${d}`) === undefined || Number(h) > 23 || Number(mi) > 59 || Number(sec) > 59) {
+  if (
+    parseDate(`${y}-${mo}-${d}`) === undefined ||
+    Number(h) > 23 ||
+    Number(mi) > 59 ||
+    Number(sec) > 59
+  ) {
     return undefined;
   }
   let offsetMin = 0;
@@ -58,7 +63,14 @@ export function parseTimestamp(s: string): number | undefined {
     offsetMin = (zone[0] === '-' ? -1 : 1) * (oh * 60 + om);
   }
   const ms = frac ? Math.floor(Number(`0${frac}`) * 1000) : 0;
-  const utc = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec), ms);
+  const utc = Date.UTC(
+    Number(y),
+    Number(mo) - 1,
+    Number(d),
+    Number(h),
+    Number(mi),
+    Number(sec),
+    ms,
+  );
   return utc - offsetMin * 60_000;
 }
-

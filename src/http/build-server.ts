@@ -11,7 +11,11 @@ export interface ServerOptions {
 export type Plugin = (app: FastifyInstance) => Promise<void>;
 
 /** Builds (does not start) the HTTP server with the given feature plugins. */
-export async function buildServer(log: Logger, opts: ServerOptions, plugins: Plugin[]): Promise<FastifyInstance> {
+export async function buildServer(
+  log: Logger,
+  opts: ServerOptions,
+  plugins: Plugin[],
+): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: log.child({ component: 'http' }),
     // Per-request log lines cost more than the request itself at full speed; errors are logged.
@@ -19,11 +23,22 @@ export async function buildServer(log: Logger, opts: ServerOptions, plugins: Plu
     bodyLimit: opts.maxBodyBytes,
     return503OnClosing: true,
     trustProxy: opts.trustedProxies?.length ? [...opts.trustedProxies] : false,
-    ajv: { customOptions: { coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: false } },
+    ajv: {
+      customOptions: {
+        coerceTypes: 'array',
+        useDefaults: true,
+        removeAdditional: false,
+        allErrors: false,
+      },
+    },
   }) as unknown as FastifyInstance;
   // navigator.sendBeacon sends text/plain: its body is parsed as JSON like application/json.
   app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('text/plain', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'ignore'));
+  app.addContentTypeParser(
+    'text/plain',
+    { parseAs: 'string' },
+    app.getDefaultJsonParser('error', 'ignore'),
+  );
   installErrorHandler(app);
   for (const plugin of plugins) {
     await app.register(plugin);

@@ -14,7 +14,11 @@ export const ErrorBody = {
           type: 'array',
           items: {
             type: 'object',
-            properties: { index: { type: 'integer' }, field: { type: 'string' }, message: { type: 'string' } },
+            properties: {
+              index: { type: 'integer' },
+              field: { type: 'string' },
+              message: { type: 'string' },
+            },
           },
         },
       },
@@ -44,7 +48,11 @@ export function installErrorHandler(app: FastifyInstance): void {
         req.log.warn({ code: err.code }, err.message);
       }
       return reply.code(err.statusCode).send({
-        error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) },
+        error: {
+          code: err.code,
+          message: err.message,
+          ...(err.details ? { details: err.details } : {}),
+        },
       });
     }
     const fe = err;
@@ -79,6 +87,10 @@ export function installErrorHandler(app: FastifyInstance): void {
     return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
   });
   app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` } }),
+    reply
+      .code(404)
+      .send({
+        error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` },
+      }),
   );
 }

@@ -4,7 +4,11 @@ import { EventInput } from '../events/event.js';
 import { ErrorBody } from '../http/error-handler.js';
 import type { Ingest } from './ingest.js';
 
-const IngestBody = Type.Union([EventInput, Type.Array(EventInput), Type.Object({ events: Type.Array(EventInput) })]);
+const IngestBody = Type.Union([
+  EventInput,
+  Type.Array(EventInput),
+  Type.Object({ events: Type.Array(EventInput) }),
+]);
 const Accepted = Type.Object({ accepted: Type.Integer(), event_ids: Type.Array(Type.String()) });
 
 /** `POST /v1/events`: one event, an array, or `{ events: [...] }`; JSON or text/plain (sendBeacon). */
@@ -16,7 +20,13 @@ export function ingestRoutes(ingest: Ingest) {
         schema: {
           summary: 'Ingest events (all-or-nothing); 202 once durable in the log',
           body: IngestBody,
-          response: { 202: Accepted, 400: ErrorBody, 413: ErrorBody, 415: ErrorBody, 503: ErrorBody },
+          response: {
+            202: Accepted,
+            400: ErrorBody,
+            413: ErrorBody,
+            415: ErrorBody,
+            503: ErrorBody,
+          },
         },
         // The body is validated per event by normalizeEvent, which reports every error with its
         // index and field; the schema above documents it.
@@ -24,17 +34,15 @@ export function ingestRoutes(ingest: Ingest) {
       },
       async (req, reply) => {
         const body = req.body;
-        const raw = Array.isArray(body)
-          ? body
-          : isWrapper(body)
-            ? body.events
-            : [body];
+        const raw = Array.isArray(body) ? body : isWrapper(body) ? body.events : [body];
         const events = await ingest.accept(raw, {
           now: Date.now(),
           userAgent: req.headers['user-agent'],
           ip: req.ip,
         });
-        return reply.code(202).send({ accepted: events.length, event_ids: events.map((e) => e.event_id) });
+        return reply
+          .code(202)
+          .send({ accepted: events.length, event_ids: events.map((e) => e.event_id) });
       },
     );
   };

@@ -49,7 +49,10 @@ export async function startApi(
   );
   const limiter = createRateLimiter(config.rateLimit, log);
   const rateLimit = limiter && { limiter, trustedProxies: config.rateLimit.trustedProxies, drops };
-  const http = { maxBodyBytes: config.http.maxBodyBytes, trustedProxies: config.rateLimit.trustedProxies };
+  const http = {
+    maxBodyBytes: config.http.maxBodyBytes,
+    trustedProxies: config.rateLimit.trustedProxies,
+  };
   const app = await buildServer(log, http, [
     // Before the routes it guards: it hooks them as they are added.
     ...(rateLimit ? [rateLimitHooks(limiter, rateLimit)] : []),

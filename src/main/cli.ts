@@ -40,7 +40,12 @@ async function main(argv: string[]): Promise<number> {
       }
       const running = await start(command, config, log);
       log.info(
-        { role: command, port: running.app ? config.http.port : undefined, db: running.db.kind, log: running.transport.name },
+        {
+          role: command,
+          port: running.app ? config.http.port : undefined,
+          db: running.db.kind,
+          log: running.transport.name,
+        },
         `tally ${command} is running`,
       );
       await new Promise<void>((resolve) => {

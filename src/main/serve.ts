@@ -26,7 +26,12 @@ export type Role = 'serve' | 'api' | 'worker';
  * `serve`: API and aggregator in one process (the default `npm start`);
  * `api`: the edge only; `worker`: the aggregator only. Closes in reverse order of opening.
  */
-export async function start(role: Role, config: Config, log: Logger, opts: { listen?: boolean } = {}): Promise<Running> {
+export async function start(
+  role: Role,
+  config: Config,
+  log: Logger,
+  opts: { listen?: boolean } = {},
+): Promise<Running> {
   const db = await openDb(config);
   const lifecycle: Lifecycle = { migrated: false, accepting: false };
   try {
@@ -45,7 +50,15 @@ export async function start(role: Role, config: Config, log: Logger, opts: { lis
     aggregator = createAggregator({ db, transport, log }, config.aggregator);
     await aggregator.start();
   }
-  const api = role === 'worker' ? undefined : await startApi(config, log, { db, transport, lifecycle, ...(aggregator ? { aggregator } : {}) }, opts);
+  const api =
+    role === 'worker'
+      ? undefined
+      : await startApi(
+          config,
+          log,
+          { db, transport, lifecycle, ...(aggregator ? { aggregator } : {}) },
+          opts,
+        );
   lifecycle.accepting = true;
   let closing: Promise<void> | undefined;
   const close = async () => {
@@ -72,7 +85,11 @@ export async function start(role: Role, config: Config, log: Logger, opts: { lis
 export type Serving = Running & { app: FastifyInstance; aggregator: Aggregator };
 
 /** `tally serve`: both halves in this process. */
-export async function serve(config: Config, log: Logger, opts: { listen?: boolean } = {}): Promise<Serving> {
+export async function serve(
+  config: Config,
+  log: Logger,
+  opts: { listen?: boolean } = {},
+): Promise<Serving> {
   const running = await start('serve', config, log, opts);
   const { app, aggregator } = running;
   if (!app || !aggregator) {

@@ -9,7 +9,11 @@ export interface Lifecycle {
   accepting: boolean;
 }
 
-const Dep = Type.Object({ status: Type.String(), waiting: Type.Optional(Type.Integer()), bytes: Type.Optional(Type.Integer()) });
+const Dep = Type.Object({
+  status: Type.String(),
+  waiting: Type.Optional(Type.Integer()),
+  bytes: Type.Optional(Type.Integer()),
+});
 /** The union of seed 000's `{ ok }` and seed 002's health body, plus each dependency. */
 const HealthReply = Type.Object({
   ok: Type.Boolean(),
@@ -32,34 +36,46 @@ const ReadyReply = Type.Object({
 export function healthRoutes(deps: { db: Db; transport: Transport; lifecycle: Lifecycle }) {
   const started = Date.now();
   return async (app: FastifyInstance) => {
-    app.get('/health', { schema: { response: { 200: HealthReply, 503: HealthReply } } }, async (_req, reply) => {
-      const storage = await deps.db.ping();
-      const log = deps.transport.stats();
-      const ok = storage && log.state === 'up';
-      const now = Date.now();
-      return reply.code(ok ? 200 : 503).send({
-        ok,
-        status: ok ? 'healthy' : 'unhealthy',
-        service: 'tally',
-        timestamp: new Date(now).toISOString(),
-        database: storage ? 'connected' : 'disconnected',
-        uptime: Math.round((now - started) / 10) / 100,
-        uptime_s: Math.round((now - started) / 1000),
-        dependencies: {
-          storage: { status: storage ? 'up' : 'down' },
-          log: { status: log.state, waiting: log.waiting, ...(log.bytes === undefined ? {} : { bytes: log.bytes }) },
-        },
-      });
-    });
-    app.get('/ready', { schema: { response: { 200: ReadyReply, 503: ReadyReply } } }, async (_req, reply) => {
-      const logOpen = deps.transport.stats().state === 'up';
-      const ready = deps.lifecycle.migrated && logOpen && deps.lifecycle.accepting;
-      return reply.code(ready ? 200 : 503).send({
-        ready,
-        migrated: deps.lifecycle.migrated,
-        log_open: logOpen,
-        accepting: deps.lifecycle.accepting,
-      });
-    });
+    app.get(
+      '/health',
+      { schema: { response: { 200: HealthReply, 503: HealthReply } } },
+      async (_req, reply) => {
+        const storage = await deps.db.ping();
+        const log = deps.transport.stats();
+        const ok = storage && log.state === 'up';
+        const now = Date.now();
+        return reply.code(ok ? 200 : 503).send({
+          ok,
+          status: ok ? 'healthy' : 'unhealthy',
+          service: 'tally',
+          timestamp: new Date(now).toISOString(),
+          database: storage ? 'connected' : 'disconnected',
+          uptime: Math.round((now - started) / 10) / 100,
+          uptime_s: Math.round((now - started) / 1000),
+          dependencies: {
+            storage: { status: storage ? 'up' : 'down' },
+            log: {
+              status: log.state,
+              waiting: log.waiting,
+              ...(log.bytes === undefined ? {} : { bytes: log.bytes }),
+            },
+          },
+        });
+      },
+    );
+    app.get(
+      '/ready',
+      { schema: { response: { 200: ReadyReply, 503: ReadyReply } } },
+      async (_req, reply) => {
+        const logOpen = deps.transport.stats().state === 'up';
+        const ready = deps.lifecycle.migrated && logOpen && deps.lifecycle.accepting;
+        return reply.code(ready ? 200 : 503).send({
+          ready,
+          migrated: deps.lifecycle.migrated,
+          log_open: logOpen,
+          accepting: deps.lifecycle.accepting,
+        });
+      },
+    );
   };
 }

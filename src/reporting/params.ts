@@ -4,7 +4,11 @@ import { DAY_MS, parseDate, parseTimestamp } from '../events/time.js';
 export const MAX_RANGE_DAYS = 3660;
 
 /** Inclusive UTC date range from `date`, or `from` and `to`. Checks that both are real dates. */
-export function dateRange(q: { date?: string | undefined; from?: string | undefined; to?: string | undefined }): {
+export function dateRange(q: {
+  date?: string | undefined;
+  from?: string | undefined;
+  to?: string | undefined;
+}): {
   from: string;
   to: string;
   days: number;
@@ -17,7 +21,10 @@ export function dateRange(q: { date?: string | undefined; from?: string | undefi
     return { from: q.date, to: q.date, days: 1 };
   }
   if (q.from === undefined || q.to === undefined) {
-    throw invalidParameter(q.from === undefined ? 'from' : 'to', 'is required (or give date=YYYY-MM-DD)');
+    throw invalidParameter(
+      q.from === undefined ? 'from' : 'to',
+      'is required (or give date=YYYY-MM-DD)',
+    );
   }
   const f = day('from', q.from);
   const t = day('to', q.to);
@@ -47,7 +54,10 @@ export function instant(name: string, v: string, end: boolean): number {
   }
   const ts = parseTimestamp(v);
   if (ts === undefined) {
-    throw invalidParameter(name, `${JSON.stringify(v)} is neither a date (YYYY-MM-DD) nor an ISO-8601 timestamp with a zone`);
+    throw invalidParameter(
+      name,
+      `${JSON.stringify(v)} is neither a date (YYYY-MM-DD) nor an ISO-8601 timestamp with a zone`,
+    );
   }
   return ts;
 }

@@ -16,7 +16,8 @@ export const MAX_AD_ROWS = 10_000;
 export const MAX_AD_BUCKETS = 100_000;
 
 /** A string enum as JSON Schema `enum`: one clear error ("must be one of …") instead of anyOf noise. */
-const Enum = <T extends string>(values: readonly T[], dflt: T) => Type.Unsafe<T>({ type: 'string', enum: values, default: dflt });
+const Enum = <T extends string>(values: readonly T[], dflt: T) =>
+  Type.Unsafe<T>({ type: 'string', enum: values, default: dflt });
 
 const SiteId = Type.String({ minLength: 1, maxLength: 128 });
 const DateParam = Type.String({ maxLength: 40 });
@@ -91,7 +92,10 @@ const AdsReply = Type.Object({
 });
 
 const DropsQuery = Type.Object({ from: Type.Optional(DateParam), to: Type.Optional(DateParam) });
-const DropsReply = Type.Object({ drops: Type.Record(Type.String(), Type.Integer()), total: Type.Integer() });
+const DropsReply = Type.Object({
+  drops: Type.Record(Type.String(), Type.Integer()),
+  total: Type.Integer(),
+});
 const DeadQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) });
 const DeadReply = Type.Object({
   total: Type.Integer(),
@@ -107,16 +111,29 @@ const DeadReply = Type.Object({
 });
 
 const BUCKET_MS = { minute: 60_000, hour: 3_600_000, day: DAY_MS } as const;
-const floorTo = { minute: minuteOf, hour: hourOf, day: (ms: number) => `${dayOf(ms)}T00:00:00.000Z` } as const;
+const floorTo = {
+  minute: minuteOf,
+  hour: hourOf,
+  day: (ms: number) => `${dayOf(ms)}T00:00:00.000Z`,
+} as const;
 
 /** Reporting reads rollups only. */
 export function reportingRoutes(db: Queryable) {
   return async (app: FastifyInstance) => {
-    app.get('/v1/stats', { schema: { querystring: StatsQuery, response: { 200: StatsReply, ...Errors } } }, async (req) => {
-      const q = req.query as Static<typeof StatsQuery>;
-      const { from, to } = dateRange(q);
-      return { site_id: q.site_id, from, to, ...(await siteStats(db, q.site_id, from, to, q.top)) };
-    });
+    app.get(
+      '/v1/stats',
+      { schema: { querystring: StatsQuery, response: { 200: StatsReply, ...Errors } } },
+      async (req) => {
+        const q = req.query as Static<typeof StatsQuery>;
+        const { from, to } = dateRange(q);
+        return {
+          site_id: q.site_id,
+          from,
+          to,
+          ...(await siteStats(db, q.site_id, from, to, q.top)),
+        };
+      },
+    );
 
     app.get(
       '/v1/stats/timeseries',
@@ -126,63 +143,86 @@ export function reportingRoutes(db: Queryable) {
         const { from, to, days } = dateRange({ from: q.from, to: q.to });
         const buckets = q.interval === 'day' ? days : days * 24;
         if (buckets > MAX_SERIES_BUCKETS) {
-          throw invalidParameter('to', `${buckets} ${q.interval} buckets requested; the maximum is ${MAX_SERIES_BUCKETS}`);
+          throw invalidParameter(
+            'to',
+            `${buckets} ${q.interval} buckets requested; the maximum is ${MAX_SERIES_BUCKETS}`,
+          );
         }
-        const points = await siteTimeseries(db, q.site_id, day('from', from), day('to', to), q.interval);
+        const points = await siteTimeseries(
+          db,
+          q.site_id,
+          day('from', from),
+          day('to', to),
+          q.interval,
+        );
         return { site_id: q.site_id, interval: q.interval, from, to, buckets: points };
       },
     );
 
-    app.get('/v1/ads/stats', { schema: { querystring: AdsQuery, response: { 200: AdsReply, ...Errors } } }, async (req) => {
-      const q = req.query as Static<typeof AdsQuery>;
-      const fromMs = instant('from', q.from, false);
-      const toMs = instant('to', q.to, true);
-      if (fromMs > toMs) {
-        throw invalidParameter('from', `${q.from} is after to=${q.to}`);
-      }
-      const buckets = Math.floor((toMs - fromMs) / BUCKET_MS[q.interval]) + 1;
-      if (buckets > MAX_AD_BUCKETS) {
-        throw invalidParameter('to', `${buckets} ${q.interval} buckets requested; the maximum is ${MAX_AD_BUCKETS}: use a coarser interval or a shorter range`);
-      }
-      const filters: Partial<Record<AdDimension, string>> = {};
-      for (const d of AD_DIMENSIONS) {
-        if (q[d] !== undefined) {
-          filters[d] = q[d];
+    app.get(
+      '/v1/ads/stats',
+      { schema: { querystring: AdsQuery, response: { 200: AdsReply, ...Errors } } },
+      async (req) => {
+        const q = req.query as Static<typeof AdsQuery>;
+        const fromMs = instant('from', q.from, false);
+        const toMs = instant('to', q.to, true);
+        if (fromMs > toMs) {
+          throw invalidParameter('from', `${q.from} is after to=${q.to}`);
         }
-      }
-      const rows = await adStats(db, {
-        interval: q.interval,
-        fromBucket: floorTo[q.interval](fromMs),
-        toBucket: floorTo[q.interval](toMs),
-        groupBy: q.group_by,
-        filters,
-        limit: q.limit,
-      });
-      if (rows.length > q.limit) {
-        throw invalidParameter(
-          'limit',
-          `the result has more than ${q.limit} rows; narrow from/to, add a filter, use a coarser interval or raise limit (at most ${MAX_AD_ROWS})`,
-        );
-      }
-      return { interval: q.interval, group_by: q.group_by, from: q.from, to: q.to, rows };
-    });
+        const buckets = Math.floor((toMs - fromMs) / BUCKET_MS[q.interval]) + 1;
+        if (buckets > MAX_AD_BUCKETS) {
+          throw invalidParameter(
+            'to',
+            `${buckets} ${q.interval} buckets requested; the maximum is ${MAX_AD_BUCKETS}: use a coarser interval or a shorter range`,
+          );
+        }
+        const filters: Partial<Record<AdDimension, string>> = {};
+        for (const d of AD_DIMENSIONS) {
+          if (q[d] !== undefined) {
+            filters[d] = q[d];
+          }
+        }
+        const rows = await adStats(db, {
+          interval: q.interval,
+          fromBucket: floorTo[q.interval](fromMs),
+          toBucket: floorTo[q.interval](toMs),
+          groupBy: q.group_by,
+          filters,
+          limit: q.limit,
+        });
+        if (rows.length > q.limit) {
+          throw invalidParameter(
+            'limit',
+            `the result has more than ${q.limit} rows; narrow from/to, add a filter, use a coarser interval or raise limit (at most ${MAX_AD_ROWS})`,
+          );
+        }
+        return { interval: q.interval, group_by: q.group_by, from: q.from, to: q.to, rows };
+      },
+    );
 
-    app.get('/v1/drops', { schema: { querystring: DropsQuery, response: { 200: DropsReply, ...Errors } } }, async (req) => {
-      const q = req.query as Static<typeof DropsQuery>;
-      if (q.from !== undefined) {
-        day('from', q.from);
-      }
-      if (q.to !== undefined) {
-        day('to', q.to);
-      }
-      const drops = await dropsByReason(db, q.from, q.to);
-      return { drops, total: Object.values(drops).reduce((a, b) => a + b, 0) };
-    });
+    app.get(
+      '/v1/drops',
+      { schema: { querystring: DropsQuery, response: { 200: DropsReply, ...Errors } } },
+      async (req) => {
+        const q = req.query as Static<typeof DropsQuery>;
+        if (q.from !== undefined) {
+          day('from', q.from);
+        }
+        if (q.to !== undefined) {
+          day('to', q.to);
+        }
+        const drops = await dropsByReason(db, q.from, q.to);
+        return { drops, total: Object.values(drops).reduce((a, b) => a + b, 0) };
+      },
+    );
 
-    app.get('/v1/dead-letters', { schema: { querystring: DeadQuery, response: { 200: DeadReply, ...Errors } } }, async (req) => {
-      const q = req.query as Static<typeof DeadQuery>;
-      return deadLetters(db, q.limit);
-    });
-
+    app.get(
+      '/v1/dead-letters',
+      { schema: { querystring: DeadQuery, response: { 200: DeadReply, ...Errors } } },
+      async (req) => {
+        const q = req.query as Static<typeof DeadQuery>;
+        return deadLetters(db, q.limit);
+      },
+    );
   };
 }

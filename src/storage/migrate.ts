@@ -20,7 +20,9 @@ export async function migrate(db: Db, dir: URL = MIGRATIONS_DIR): Promise<Migrat
       'CREATE TABLE IF NOT EXISTS tally_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
     );
     const done = new Set(
-      (await tx.query<{ version: number }>('SELECT version FROM tally_migrations')).rows.map((r) => Number(r.version)),
+      (await tx.query<{ version: number }>('SELECT version FROM tally_migrations')).rows.map((r) =>
+        Number(r.version),
+      ),
     );
     const applied: string[] = [];
     let current = Math.max(0, ...done);
@@ -31,10 +33,16 @@ export async function migrate(db: Db, dir: URL = MIGRATIONS_DIR): Promise<Migrat
       }
       const sql = await readFile(new URL(file, dir), 'utf8');
       // Plain multi-statement SQL: split on semicolons at line ends (no functions with bodies here).
-      for (const stmt of sql.split(/;\s*$/m).map((s) => s.trim()).filter((s) => s.replace(/--.*$/gm, '').trim())) {
+      for (const stmt of sql
+        .split(/;\s*$/m)
+        .map((s) => s.trim())
+        .filter((s) => s.replace(/--.*$/gm, '').trim())) {
         await tx.query(stmt);
       }
-      await tx.query('INSERT INTO tally_migrations (version, name) VALUES ($1, $2)', [version, file]);
+      await tx.query('INSERT INTO tally_migrations (version, name) VALUES ($1, $2)', [
+        version,
+        file,
+      ]);
       applied.push(file);
       current = Math.max(current, version);
     }

@@ -20,7 +20,9 @@ class DbError extends Error {
 /** Embedded PostgreSQL under `dataDir`, run in a worker thread (see pglite-worker.ts). */
 export async function createPgliteDb(opts: { dataDir: string }): Promise<Db> {
   await mkdir(opts.dataDir, { recursive: true });
-  const worker = spawnWorker(new URL('./pglite-worker.ts', import.meta.url), { dataDir: opts.dataDir });
+  const worker = spawnWorker(new URL('./pglite-worker.ts', import.meta.url), {
+    dataDir: opts.dataDir,
+  });
   const pending = new Map<number, Pending>();
   let nextId = 1;
   let dead: Error | undefined;
@@ -103,7 +105,11 @@ function spawnWorker(tsEntry: URL, workerData: unknown): Worker {
     return new Worker(new URL(tsEntry.href.replace(/\.ts$/, '.js')), { workerData });
   }
   // createRequire rather than import.meta.resolve: test runners do not all provide the latter.
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  const tsx = pathToFileURL(
+    createRequire(import.meta.url)
+      .resolve('tsx/esm/api')
+      .replace(/\.cjs$/, '.mjs'),
+  ).href;
   const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(tsEntry.href)}); });`;
   return new Worker(boot, { eval: true, workerData });
 }

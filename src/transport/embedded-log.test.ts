@@ -89,7 +89,10 @@ describe('embedded log', () => {
     let t = await createEmbeddedLog(opts(dir), log);
     await t.publish([ev('kept')]);
     await t.close();
-    const seg = join(dir, readdirSync(dir).find((f) => f.endsWith('.log'))!);
+    const seg = join(
+      dir,
+      readdirSync(dir).find((f) => f.endsWith('.log'))!,
+    );
     const size = statSync(seg).size;
     appendFileSync(seg, Buffer.from([200, 0, 0, 0, 1, 2, 3, 4, 1, 0, 0, 0, 123])); // header of a record never finished
     t = await createEmbeddedLog(opts(dir), log);
@@ -102,9 +105,15 @@ describe('embedded log', () => {
 
   it('refuses with 503 when the backlog is full, and after close', async () => {
     const t = await createEmbeddedLog(opts(newDir(), { maxUnconsumedBytes: 1024 * 1024 }), log);
-    const big = Array.from({ length: 1000 }, (_, i) => ev(`b${i}`, { path: `/${'y'.repeat(1500)}` }));
+    const big = Array.from({ length: 1000 }, (_, i) =>
+      ev(`b${i}`, { path: `/${'y'.repeat(1500)}` }),
+    );
     await t.publish(big);
-    await expect(t.publish([ev('over')])).rejects.toMatchObject({ statusCode: 503, code: 'LOG_UNAVAILABLE', retryAfterS: 5 });
+    await expect(t.publish([ev('over')])).rejects.toMatchObject({
+      statusCode: 503,
+      code: 'LOG_UNAVAILABLE',
+      retryAfterS: 5,
+    });
     await t.close();
     await expect(t.publish([ev('closed')])).rejects.toMatchObject({ statusCode: 503 });
   });

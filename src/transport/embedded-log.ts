@@ -50,7 +50,10 @@ export async function createEmbeddedLog(opts: EmbeddedLogOptions, log: Logger): 
   const { validBytes } = await scanSegment(active);
   const { size } = await active.stat();
   if (size > validBytes) {
-    log.warn({ segment: segmentName(activeBase), dropped: size - validBytes }, 'truncating a torn write at the log tail');
+    log.warn(
+      { segment: segmentName(activeBase), dropped: size - validBytes },
+      'truncating a torn write at the log tail',
+    );
     await active.truncate(validBytes);
     await active.datasync();
   }
@@ -89,13 +92,17 @@ class EmbeddedLog implements Transport {
 
   publish(events: CanonicalEvent[]): Promise<void> {
     if (this.closed || this.broken) {
-      return Promise.reject(logUnavailable(this.broken ? 'the event log cannot write' : 'the event log is closed'));
+      return Promise.reject(
+        logUnavailable(this.broken ? 'the event log cannot write' : 'the event log is closed'),
+      );
     }
     if (this.pendingBytes > this.opts.maxPendingBytes) {
       return Promise.reject(logUnavailable('the event log is saturated; retry shortly'));
     }
     if (this.end - this.consumerPos > this.opts.maxUnconsumedBytes) {
-      return Promise.reject(logUnavailable('the aggregator is behind and the log backlog is full; retry later', 5));
+      return Promise.reject(
+        logUnavailable('the aggregator is behind and the log backlog is full; retry later', 5),
+      );
     }
     const rec = encodeRecord(Buffer.from(JSON.stringify(events)), events.length);
     this.pending.push(rec);
@@ -120,7 +127,10 @@ class EmbeddedLog implements Transport {
       try {
         let written = 0;
         while (written < bytes) {
-          const { bytesWritten } = await this.active.writev(written === 0 ? bufs : [Buffer.concat(bufs).subarray(written)], at + written);
+          const { bytesWritten } = await this.active.writev(
+            written === 0 ? bufs : [Buffer.concat(bufs).subarray(written)],
+            at + written,
+          );
           written += bytesWritten;
         }
         await this.active.datasync();
@@ -227,7 +237,10 @@ class EmbeddedLog implements Transport {
     const first = this.segments[0]!;
     let pos = checkpoint === undefined ? first : Number(checkpoint);
     if (!Number.isSafeInteger(pos) || pos > this.end) {
-      this.log.warn({ checkpoint, end: this.end }, 'stored position is past the log end (log reset?); reading the log from its start');
+      this.log.warn(
+        { checkpoint, end: this.end },
+        'stored position is past the log end (log reset?); reading the log from its start',
+      );
       pos = first;
     } else if (pos < first) {
       pos = first;
@@ -267,7 +280,10 @@ class EmbeddedLog implements Transport {
     return base;
   }
 
-  private async readBatch(pos: number, maxEvents: number): Promise<{ events: CanonicalEvent[]; next: number }> {
+  private async readBatch(
+    pos: number,
+    maxEvents: number,
+  ): Promise<{ events: CanonicalEvent[]; next: number }> {
     const events: CanonicalEvent[] = [];
     let cursor = pos;
     while (events.length < maxEvents && cursor < this.end) {

@@ -105,7 +105,9 @@ class KafkaTransport implements Transport {
     // The backlog is read in the background (stats()); refusing here bounds what piles up in
     // the broker when the workers cannot keep up, instead of queueing without limit.
     if (this.opts.maxBacklog !== undefined && this.stats().waiting > this.opts.maxBacklog) {
-      return Promise.reject(logUnavailable('the workers are behind and the log backlog is full; retry later', 5));
+      return Promise.reject(
+        logUnavailable('the workers are behind and the log backlog is full; retry later', 5),
+      );
     }
     let bytes = 0;
     const encoded = events.map((e) => {

@@ -105,7 +105,9 @@ class RedisStreams implements Transport {
     // The backlog is read in the background (stats()); refusing here bounds what piles up in
     // the broker when the workers cannot keep up, instead of queueing without limit.
     if (this.opts.maxBacklog !== undefined && this.stats().waiting > this.opts.maxBacklog) {
-      return Promise.reject(logUnavailable('the workers are behind and the log backlog is full; retry later', 5));
+      return Promise.reject(
+        logUnavailable('the workers are behind and the log backlog is full; retry later', 5),
+      );
     }
     // `[a,b]` → `a,b`: the events of concurrent requests are joined into one entry's array.
     const json = JSON.stringify(events);

@@ -25,7 +25,8 @@ export interface DecodedRecord {
   payload: Buffer;
 }
 
-export type DecodeResult = { kind: 'record'; rec: DecodedRecord } | { kind: 'partial'; need: number } | { kind: 'corrupt' };
+export type DecodeResult =
+  { kind: 'record'; rec: DecodedRecord } | { kind: 'partial'; need: number } | { kind: 'corrupt' };
 
 /** Decodes the record at `offset` of `buf`. */
 export function decodeRecord(buf: Buffer, offset: number): DecodeResult {
@@ -43,7 +44,12 @@ export function decodeRecord(buf: Buffer, offset: number): DecodeResult {
   }
   return {
     kind: 'record',
-    rec: { offset, size, count: buf.readUInt32LE(offset + 8), payload: buf.subarray(offset + HEADER_BYTES, offset + size) },
+    rec: {
+      offset,
+      size,
+      count: buf.readUInt32LE(offset + 8),
+      payload: buf.subarray(offset + HEADER_BYTES, offset + size),
+    },
   };
 }
 
@@ -61,7 +67,10 @@ export async function listSegments(dir: string): Promise<number[]> {
  * Scans a segment from its start and returns the length of its valid prefix: a torn write at
  * the tail (a crash mid-append) ends the valid part. Also counts the events in it.
  */
-export async function scanSegment(fh: FileHandle, fromOffset = 0): Promise<{ validBytes: number; events: number }> {
+export async function scanSegment(
+  fh: FileHandle,
+  fromOffset = 0,
+): Promise<{ validBytes: number; events: number }> {
   const { size } = await fh.stat();
   let pos = fromOffset;
   let events = 0;

@@ -15,7 +15,8 @@ export const OTHER_DAY = dayAgo(3);
 export const onDay = (iso: string, day = DAY) => `${day}${iso.slice(10)}`;
 
 /** Epoch ms of a README unix timestamp moved to DAY (same time of day). */
-export const msOnDay = (ms: number, day = DAY) => Date.parse(`${day}T00:00:00Z`) + (ms % 86_400_000);
+export const msOnDay = (ms: number, day = DAY) =>
+  Date.parse(`${day}T00:00:00Z`) + (ms % 86_400_000);
 
 export interface Raw {
   status: number;

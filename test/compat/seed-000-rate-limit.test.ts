@@ -23,7 +23,10 @@ describe('seed 000 rate limit (RATE_LIMIT_WINDOW_MS, RATE_LIMIT_MAX)', () => {
     }
     const r = await send();
     expect(r.status).toBe(429);
-    expect(r.json).toEqual({ status: 'rejected', error: 'Too many requests, please try again later.' });
+    expect(r.json).toEqual({
+      status: 'rejected',
+      error: 'Too many requests, please try again later.',
+    });
     expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(Number(r.headers.get('retry-after'))).toBeLessThanOrEqual(86_400);
     expect(r.headers.get('ratelimit-remaining')).toBe('0');
@@ -36,10 +39,21 @@ describe('seed 000 rate limit (RATE_LIMIT_WINDOW_MS, RATE_LIMIT_MAX)', () => {
     });
     expect(nest).toMatchObject({
       status: 429,
-      json: { statusCode: 429, message: 'Too many requests, please try again later.', error: 'Too Many Requests' },
+      json: {
+        statusCode: 429,
+        message: 'Too many requests, please try again later.',
+        error: 'Too Many Requests',
+      },
     });
-    const pixel = await request(`${limited.url}/event/click?ad_unit_id=1&campaign_id=2&creative_id=3&page_url=x`);
-    expect(pixel).toMatchObject({ status: 429, json: { error: 'Too many requests, please try again later.' } });
-    await waitFor(async () => (await request(`${limited.url}/v1/drops`)).json.drops.rate_limited_requests === 3);
+    const pixel = await request(
+      `${limited.url}/event/click?ad_unit_id=1&campaign_id=2&creative_id=3&page_url=x`,
+    );
+    expect(pixel).toMatchObject({
+      status: 429,
+      json: { error: 'Too many requests, please try again later.' },
+    });
+    await waitFor(
+      async () => (await request(`${limited.url}/v1/drops`)).json.drops.rate_limited_requests === 3,
+    );
   });
 });

@@ -88,7 +88,12 @@ describe('seed 000 ingestion', () => {
 
   it('accepts timestamps with an offset and epoch milliseconds, and ignores unknown fields', async () => {
     for (const ts of [`${DAY}T12:00:00+05:30`, `${DAY}T12:00:00-0300`, Date.now() - 1000]) {
-      const r = await postJson(events(), { type: 'impression', ad_id: 'tz', ts, extra: { ignored: true } });
+      const r = await postJson(events(), {
+        type: 'impression',
+        ad_id: 'tz',
+        ts,
+        extra: { ignored: true },
+      });
       expect(r.status).toBe(202);
     }
   });
@@ -97,8 +102,15 @@ describe('seed 000 ingestion', () => {
     const ts = onDay('2026-02-01T12:34:56.789Z');
     for (let i = 0; i < 3; i++) {
       expect(
-        (await postJson(events(), { event_id: 'dup-click', type: 'click', ad_id: 'ad-000', campaign_id: 'c', ts }))
-          .status,
+        (
+          await postJson(events(), {
+            event_id: 'dup-click',
+            type: 'click',
+            ad_id: 'ad-000',
+            campaign_id: 'c',
+            ts,
+          })
+        ).status,
       ).toBe(202);
     }
     for (const id of ['imp-1', 'imp-2', 'imp-3']) {
@@ -113,8 +125,12 @@ describe('seed 000 ingestion', () => {
     }
     await caughtUp(s);
     const minute = onDay('2026-02-01T12:34:00.000Z');
-    const r = await request(`${s.url}/v1/ads/stats?interval=minute&from=${minute}&to=${minute}&ad_id=ad-000`);
-    expect(r.json.rows).toEqual([{ bucket: minute, group: 'ad-000', impressions: 3, clicks: 1, ctr: 1 / 3 }]);
+    const r = await request(
+      `${s.url}/v1/ads/stats?interval=minute&from=${minute}&to=${minute}&ad_id=ad-000`,
+    );
+    expect(r.json.rows).toEqual([
+      { bucket: minute, group: 'ad-000', impressions: 3, clicks: 1, ctr: 1 / 3 },
+    ]);
   });
 });
 
@@ -133,7 +149,9 @@ describe('seed 000 refuses, in its own error shape', () => {
       'another type',
       { type: 'page_view', ad_id: '1' },
       400,
-      rejected('type must be "impression" or "click"', [{ field: 'type', message: 'must be "impression" or "click"' }]),
+      rejected('type must be "impression" or "click"', [
+        { field: 'type', message: 'must be "impression" or "click"' },
+      ]),
     ],
     [
       'non-string ids',
@@ -149,7 +167,10 @@ describe('seed 000 refuses, in its own error shape', () => {
       { type: 'click', ad_id: '1', ts: '2026-02-30T00:00:00Z' },
       400,
       rejected('ts must be an ISO-8601 timestamp with Z or an offset, or epoch milliseconds', [
-        { field: 'ts', message: 'must be an ISO-8601 timestamp with Z or an offset, or epoch milliseconds' },
+        {
+          field: 'ts',
+          message: 'must be an ISO-8601 timestamp with Z or an offset, or epoch milliseconds',
+        },
       ]),
     ],
     [
@@ -181,7 +202,11 @@ describe('seed 000 refuses, in its own error shape', () => {
   });
 
   it('a non-JSON content type: 415', async () => {
-    const r = await request(events(), { method: 'POST', headers: { 'content-type': 'application/xml' }, body: '<e/>' });
+    const r = await request(events(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/xml' },
+      body: '<e/>',
+    });
     expect(r.status).toBe(415);
     expect(r.json).toEqual(rejected('unsupported Content-Type: send application/json'));
   });

@@ -70,7 +70,10 @@ describe('seed 001 refuses, in its own error shape', () => {
 
   it('malformed JSON: 400, never 500', async () => {
     const r = await ingest('{"site_id":');
-    expect(r).toMatchObject({ status: 400, json: { status: 'fail', message: 'body is not valid JSON' } });
+    expect(r).toMatchObject({
+      status: 400,
+      json: { status: 'fail', message: 'body is not valid JSON' },
+    });
   });
 
   it('stats without site_id, or with an impossible date', async () => {

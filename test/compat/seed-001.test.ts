@@ -42,7 +42,10 @@ describe('seed 001 README examples', () => {
   it('GET /api/reporting/stats for a date and all time, with the README figures', async () => {
     // 1449 more page views that day (700 /pricing with the example's, 500 /blog/post-1, 250 /) by
     // 212 users, and 8800 on another day (3500 /pricing, 2850 /, 1500 /blog, 950 /docs) by 1842.
-    const users = ['user-xyz-789', ...times(1841, (i) => ({ id: `user-${i + 1}` })).map((u) => String(u.id))];
+    const users = [
+      'user-xyz-789',
+      ...times(1841, (i) => ({ id: `user-${i + 1}` })).map((u) => String(u.id)),
+    ];
     const pv = (day: string, path: string, user: string) => ({
       type: 'page_view',
       site_id: 'site-abc-123',
@@ -50,7 +53,8 @@ describe('seed 001 README examples', () => {
       user_id: user,
       ts: `${day}T12:00:00Z`,
     });
-    const paths = (counts: [string, number][]) => counts.flatMap(([path, n]) => new Array<string>(n).fill(path));
+    const paths = (counts: [string, number][]) =>
+      counts.flatMap(([path, n]) => new Array<string>(n).fill(path));
     const day1 = paths([
       ['/pricing', 699],
       ['/blog/post-1', 500],
@@ -105,12 +109,18 @@ describe('seed 001 README examples', () => {
   it('no data → 404 {"status":"fail","message":…}', async () => {
     const r = await stats('site_id=no-such-site&date=2025-11-12');
     expect(r.status).toBe(404);
-    expect(r.json).toEqual({ status: 'fail', message: 'No analytics data found for the specified criteria.' });
+    expect(r.json).toEqual({
+      status: 'fail',
+      message: 'No analytics data found for the specified criteria.',
+    });
   });
 
   it('GET /api/healthcheck', async () => {
     const r = await request(`${s.url}/api/healthcheck`);
-    expect(r).toMatchObject({ status: 200, json: { message: 'API is running, healthy, and ready!' } });
+    expect(r).toMatchObject({
+      status: 200,
+      json: { message: 'API is running, healthy, and ready!' },
+    });
   });
 });
 
@@ -150,7 +160,12 @@ describe('seed 001 statistics semantics', () => {
 
   it('an optional event_id deduplicates; without one, each request is its own event', async () => {
     const site = uniqueSite('s001-idem');
-    const body = { site_id: site, event_type: 'page_view', path: '/', timestamp: `${DAY}T08:00:00+02:00` };
+    const body = {
+      site_id: site,
+      event_type: 'page_view',
+      path: '/',
+      timestamp: `${DAY}T08:00:00+02:00`,
+    };
     for (let i = 0; i < 3; i++) {
       expect((await ingest({ ...body, event_id: 'retry-1' })).status).toBe(202);
     }

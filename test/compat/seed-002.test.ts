@@ -27,7 +27,9 @@ const GET = { method: 'GET' };
 /** Hourly impressions and clicks of DAY 12:00 grouped by one dimension (the seed's metrics_hourly). */
 async function hourly(groupBy: string, filter: string) {
   const hour = onDay('2024-02-04T12:00:00.000Z');
-  const r = await request(`${s.url}/v1/ads/stats?interval=hour&from=${hour}&to=${hour}&group_by=${groupBy}&${filter}`);
+  const r = await request(
+    `${s.url}/v1/ads/stats?interval=hour&from=${hour}&to=${hour}&group_by=${groupBy}&${filter}`,
+  );
   expect(r.status, r.text).toBe(200);
   return r.json.rows;
 }
@@ -68,8 +70,14 @@ describe('seed 002 README examples', () => {
   });
 
   it('the literal README timestamp (2024) is outside the dedup window: 400', async () => {
-    const r = await pixel('impression', README_QUERY.replace(/timestamp=\d+/, 'timestamp=1707048000000'));
-    expect(r).toMatchObject({ status: 400, json: { error: 'timestamp is older than the dedup window (7 days)' } });
+    const r = await pixel(
+      'impression',
+      README_QUERY.replace(/timestamp=\d+/, 'timestamp=1707048000000'),
+    );
+    expect(r).toMatchObject({
+      status: 400,
+      json: { error: 'timestamp is older than the dedup window (7 days)' },
+    });
   });
 });
 
@@ -88,12 +96,18 @@ describe('seed 002 pixels', () => {
     const unit = 'ad_unit_id=u-002&creative_id=c&page_url=https://x.example';
     const base = `${unit}&timestamp=${msOnDay(1707048000000)}`;
     expect((await pixel('impression', `${base}&campaign_id=unknown`, GET)).status).toBe(204);
-    expect((await pixel('impression', `${base}&campaign_id=unknown&account_id=acct-9`)).status).toBe(204);
+    expect(
+      (await pixel('impression', `${base}&campaign_id=unknown&account_id=acct-9`)).status,
+    ).toBe(204);
     for (let i = 0; i < 3; i++) {
-      expect((await pixel('click', `${base}&campaign_id=camp-b&event_id=click-once`, GET)).status).toBe(204);
+      expect(
+        (await pixel('click', `${base}&campaign_id=camp-b&event_id=click-once`, GET)).status,
+      ).toBe(204);
     }
     // ISO-8601 with an offset is accepted as well as epoch milliseconds.
-    expect((await pixel('click', `${unit}&campaign_id=camp-b&timestamp=${DAY}T13:30:00%2B01:30`)).status).toBe(204);
+    expect(
+      (await pixel('click', `${unit}&campaign_id=camp-b&timestamp=${DAY}T13:30:00%2B01:30`)).status,
+    ).toBe(204);
     await caughtUp(s);
     const bucket = onDay('2024-02-04T12:00:00.000Z');
     expect(await hourly('account_id', 'ad_unit_id=u-002')).toEqual([
@@ -116,7 +130,12 @@ describe('seed 002 pixels', () => {
 describe('seed 002 refuses, in its own error shape', () => {
   it.each([
     ['no parameters', '', 400, { error: 'Missing required parameters' }],
-    ['no page_url', 'ad_unit_id=1&campaign_id=2&creative_id=3', 400, { error: 'Missing required parameters' }],
+    [
+      'no page_url',
+      'ad_unit_id=1&campaign_id=2&creative_id=3',
+      400,
+      { error: 'Missing required parameters' },
+    ],
     [
       'an empty campaign_id',
       'ad_unit_id=1&campaign_id=&creative_id=3&page_url=u',
@@ -166,7 +185,10 @@ describe('seed 002 refuses, in its own error shape', () => {
       method: 'POST',
       body: 'x'.repeat(3000),
     });
-    expect(r).toMatchObject({ status: 413, json: { error: 'request body is larger than 2048 bytes' } });
+    expect(r).toMatchObject({
+      status: 413,
+      json: { error: 'request body is larger than 2048 bytes' },
+    });
   });
 
   it('a CAMPAIGN_ACCOUNTS_FILE that is not an object of strings stops start-up', async () => {
@@ -176,7 +198,9 @@ describe('seed 002 refuses, in its own error shape', () => {
       `CAMPAIGN_ACCOUNTS_FILE=${bad}: "c" must map to a string of 1-128 characters`,
     );
     writeFileSync(bad, '[1]');
-    await expect(loadCampaignAccounts(bad)).rejects.toThrow('must be a JSON object of campaign_id → account_id');
+    await expect(loadCampaignAccounts(bad)).rejects.toThrow(
+      'must be a JSON object of campaign_id → account_id',
+    );
     await expect(loadCampaignAccounts(join(dir, 'missing.json'))).rejects.toThrow('ENOENT');
     expect(await loadCampaignAccounts(undefined)).toEqual(new Map());
   });

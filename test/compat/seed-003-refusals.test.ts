@@ -13,7 +13,8 @@ afterAll(async () => {
 
 const event = (body: unknown, cookie?: string) =>
   postJson(`${s.url}/api/event`, body, cookie ? { cookie: `visitor_id=${cookie}` } : {});
-const stats = (siteId: string, date: string) => request(`${s.url}/api/stats?siteId=${siteId}&date=${date}`);
+const stats = (siteId: string, date: string) =>
+  request(`${s.url}/api/stats?siteId=${siteId}&date=${date}`);
 const badRequest = (...message: string[]) => ({ statusCode: 400, message, error: 'Bad Request' });
 const COOKIE =
   /^visitor_id=([0-9a-f-]{36}); Max-Age=31536000; Path=\/; Expires=[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT; HttpOnly; SameSite=Lax$/;
@@ -38,7 +39,13 @@ describe('seed 003 refuses, in the NestJS shape', () => {
     ],
     [
       'wrong types',
-      { siteId: 1, eventType: 'x', path: '/', timestamp: onDay('2024-11-14T10:00:00Z'), eventId: 7 },
+      {
+        siteId: 1,
+        eventType: 'x',
+        path: '/',
+        timestamp: onDay('2024-11-14T10:00:00Z'),
+        eventId: 7,
+      },
       badRequest('siteId must be a string', 'eventId must be a string'),
     ],
     [
@@ -59,7 +66,9 @@ describe('seed 003 refuses, in the NestJS shape', () => {
     [
       'an over-long eventType',
       { ...tv('/', '10:00:00'), eventType: 't'.repeat(65) },
-      badRequest('eventType must be shorter than or equal to 64 characters, with a letter or digit'),
+      badRequest(
+        'eventType must be shorter than or equal to 64 characters, with a letter or digit',
+      ),
     ],
   ])('%s', async (_name, body, expected) => {
     const r = await event(body);
@@ -75,7 +84,11 @@ describe('seed 003 refuses, in the NestJS shape', () => {
     });
     expect(await event({ ...tv('/', '10:00:00'), path: 'p'.repeat(70_000) })).toMatchObject({
       status: 413,
-      json: { statusCode: 413, message: 'request body is larger than 65536 bytes', error: 'Payload Too Large' },
+      json: {
+        statusCode: 413,
+        message: 'request body is larger than 65536 bytes',
+        error: 'Payload Too Large',
+      },
     });
   });
 
@@ -103,7 +116,14 @@ describe('seed 003 visitor cookie and event types', () => {
     expect(r.headers.get('set-cookie')).toMatch(COOKIE);
     await caughtUp(s);
     const v1 = await request(`${s.url}/v1/stats?site_id=${site}&date=${DAY}`);
-    expect(v1.json).toMatchObject({ total_events: 1, unique_users: 1, events_by_type: { site_click: 1 } });
-    expect((await stats(site, DAY)).json).toMatchObject({ totalViews: 1, topPaths: [{ path: '/', views: 1 }] });
+    expect(v1.json).toMatchObject({
+      total_events: 1,
+      unique_users: 1,
+      events_by_type: { site_click: 1 },
+    });
+    expect((await stats(site, DAY)).json).toMatchObject({
+      totalViews: 1,
+      topPaths: [{ path: '/', views: 1 }],
+    });
   });
 });

@@ -1,7 +1,17 @@
 /** Seed 003 (NestJS: POST /api/event, GET /api/stats, GET /api/queues/health) over real HTTP. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caughtUp, startServer, type TestServer } from '../helpers/server.js';
-import { DAY, load, onDay, OTHER_DAY, postJson, request, uniqueSite, UUID, UUID_V7 } from './readme.js';
+import {
+  DAY,
+  load,
+  onDay,
+  OTHER_DAY,
+  postJson,
+  request,
+  uniqueSite,
+  UUID,
+  UUID_V7,
+} from './readme.js';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -13,7 +23,8 @@ afterAll(async () => {
 
 const event = (body: unknown, cookie?: string) =>
   postJson(`${s.url}/api/event`, body, cookie ? { cookie: `visitor_id=${cookie}` } : {});
-const stats = (siteId: string, date: string) => request(`${s.url}/api/stats?siteId=${siteId}&date=${date}`);
+const stats = (siteId: string, date: string) =>
+  request(`${s.url}/api/stats?siteId=${siteId}&date=${date}`);
 const badRequest = (...message: string[]) => ({ statusCode: 400, message, error: 'Bad Request' });
 const COOKIE =
   /^visitor_id=([0-9a-f-]{36}); Max-Age=31536000; Path=\/; Expires=[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT; HttpOnly; SameSite=Lax$/;
@@ -46,7 +57,9 @@ describe('seed 003 README: API usage', () => {
   it('POST /api/event with a missing siteId and a bad timestamp → 400 in the NestJS shape', async () => {
     const r = await event({ eventType: 'page_view', path: '/about', timestamp: '14/11/2024' });
     expect(r.status).toBe(400);
-    expect(r.json).toEqual(badRequest('siteId should not be empty', 'timestamp must be a valid ISO 8601 date string'));
+    expect(r.json).toEqual(
+      badRequest('siteId should not be empty', 'timestamp must be a valid ISO 8601 date string'),
+    );
   });
 
   it('GET /api/stats → the README figures: every event type counts, top 10 paths, unique visitors', async () => {
@@ -99,7 +112,10 @@ describe('seed 003 README: API usage', () => {
   it('GET /api/stats with no data → 404 {statusCode, message}', async () => {
     const r = await stats('my_website', '2024-11-14');
     expect(r.status).toBe(404);
-    expect(r.json).toEqual({ statusCode: 404, message: 'No stats found for site my_website on 2024-11-14' });
+    expect(r.json).toEqual({
+      statusCode: 404,
+      message: 'No stats found for site my_website on 2024-11-14',
+    });
   });
 
   it('GET /api/queues/health → real counts of the log, keyed by the queue name', async () => {
@@ -109,11 +125,20 @@ describe('seed 003 README: API usage', () => {
     const r = await request(`${s.url}/api/queues/health`);
     expect(r.status).toBe(200);
     expect(r.json).toEqual({
-      'analytics-events': { waiting: 0, active: 0, completed, failed: 0, delayed: 0, total: completed },
+      'analytics-events': {
+        waiting: 0,
+        active: 0,
+        completed,
+        failed: 0,
+        delayed: 0,
+        total: completed,
+      },
     });
     expect(completed).toBeGreaterThanOrEqual(1250);
     // A dead-lettered event is a failed job.
-    await s.running.db.query("INSERT INTO dead_letters (event_id, reason, payload) VALUES ('x', 'test', '{}')");
+    await s.running.db.query(
+      "INSERT INTO dead_letters (event_id, reason, payload) VALUES ('x', 'test', '{}')",
+    );
     const after = await request(`${s.url}/api/queues/health`);
     expect(after.json['analytics-events']).toMatchObject({ failed: 1, total: completed + 1 });
   });

@@ -88,14 +88,23 @@ describe('seed 004 POST /event', () => {
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
       body: 'site_id=a',
     });
-    expect(r).toMatchObject({ status: 415, json: { errors: ['unsupported Content-Type: send application/json'] } });
+    expect(r).toMatchObject({
+      status: 415,
+      json: { errors: ['unsupported Content-Type: send application/json'] },
+    });
   });
 });
 
 describe('seed 004 GET /stats', () => {
   it('zeros for an unknown site, for a day and for all time (date null)', async () => {
-    expect(await stats(`site_id=nobody&date=${DAY}`)).toMatchObject({ status: 200, json: zeros('nobody', DAY) });
-    expect(await stats('site_id=nobody')).toMatchObject({ status: 200, json: zeros('nobody', null) });
+    expect(await stats(`site_id=nobody&date=${DAY}`)).toMatchObject({
+      status: 200,
+      json: zeros('nobody', DAY),
+    });
+    expect(await stats('site_id=nobody')).toMatchObject({
+      status: 200,
+      json: zeros('nobody', null),
+    });
   });
 
   it('page views only, unique users, top 10 paths; an event_id deduplicates', async () => {
@@ -111,7 +120,13 @@ describe('seed 004 GET /stats', () => {
     const events = [
       ...Array.from({ length: 12 }, (_, k) => pv(`/p${k}`, 12 - k)).flat(),
       ...pv('/old', 20, OTHER_DAY),
-      { site_id: site, event_type: 'add_to_cart', path: '/p11', user_id: 'buyer', timestamp: `${DAY}T12:00:00Z` },
+      {
+        site_id: site,
+        event_type: 'add_to_cart',
+        path: '/p11',
+        user_id: 'buyer',
+        timestamp: `${DAY}T12:00:00Z`,
+      },
     ];
     for (const e of events) {
       expect((await send(e)).status).toBe(202);
@@ -134,7 +149,10 @@ describe('seed 004 GET /stats', () => {
   });
 
   it('refuses a missing site_id or an impossible date with {"error": …}', async () => {
-    expect(await stats('date=2025-11-12')).toMatchObject({ status: 400, json: { error: 'site_id is required' } });
+    expect(await stats('date=2025-11-12')).toMatchObject({
+      status: 400,
+      json: { error: 'site_id is required' },
+    });
     expect(await stats('site_id=a&date=2025-13-01')).toMatchObject({
       status: 400,
       json: { error: 'date must be a real date in YYYY-MM-DD format' },
@@ -142,10 +160,22 @@ describe('seed 004 GET /stats', () => {
   });
 
   it('is also served on REPORTING_PORT (reports only)', async () => {
-    expect(await stats('site_id=nobody', reportingUrl)).toMatchObject({ status: 200, json: zeros('nobody', null) });
-    expect(await stats('date=x', reportingUrl)).toMatchObject({ status: 400, json: { error: 'site_id is required' } });
-    expect((await postJson(`${reportingUrl}/event`, { site_id: 'a', event_type: 'page_view', path: '/' })).status).toBe(
-      404,
-    );
+    expect(await stats('site_id=nobody', reportingUrl)).toMatchObject({
+      status: 200,
+      json: zeros('nobody', null),
+    });
+    expect(await stats('date=x', reportingUrl)).toMatchObject({
+      status: 400,
+      json: { error: 'site_id is required' },
+    });
+    expect(
+      (
+        await postJson(`${reportingUrl}/event`, {
+          site_id: 'a',
+          event_type: 'page_view',
+          path: '/',
+        })
+      ).status,
+    ).toBe(404);
   });
 });

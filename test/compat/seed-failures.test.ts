@@ -67,7 +67,9 @@ describe('the log refusing writes: 503 with Retry-After, in each seed’s shape'
   });
 
   it('seed 002', async () => {
-    const r = await request(`${url}/event/impression?ad_unit_id=1&campaign_id=2&creative_id=3&page_url=u`);
+    const r = await request(
+      `${url}/event/impression?ad_unit_id=1&campaign_id=2&creative_id=3&page_url=u`,
+    );
     expect(r.status).toBe(503);
     expect(r.headers.get('retry-after')).toBe('2');
     expect(r.json).toEqual({ error: MSG });
@@ -109,7 +111,14 @@ describe('queue health figures', () => {
     deadLetters = 3;
     const r = await request(`${url}/api/queues/health`);
     expect(r.json).toEqual({
-      'analytics-events': { waiting: 7, active: 0, completed: 13, failed: 3, delayed: 0, total: 23 },
+      'analytics-events': {
+        waiting: 7,
+        active: 0,
+        completed: 13,
+        failed: 3,
+        delayed: 0,
+        total: 23,
+      },
     });
   });
 });

@@ -81,7 +81,9 @@ it('counts every event exactly once after SIGKILL and a resend of the unacknowle
     expect(await send(child.url, batch(loop, 0))).toBe(true);
   }
   for (;;) {
-    const h = (await (await fetch(`${child.url}/health`)).json()) as { dependencies: { log: { waiting: number; bytes: number } } };
+    const h = (await (await fetch(`${child.url}/health`)).json()) as {
+      dependencies: { log: { waiting: number; bytes: number } };
+    };
     if (h.dependencies.log.waiting === 0 && h.dependencies.log.bytes === 0) {
       break;
     }
@@ -89,7 +91,11 @@ it('counts every event exactly once after SIGKILL and a resend of the unacknowle
   }
   for (let loop = 0; loop < LOOPS; loop++) {
     const r = await fetch(`${child.url}/v1/stats?site_id=crash-${loop}&date=${today()}&top=1000`);
-    const stats = (await r.json()) as { total_views: number; unique_users: number; top_paths: { path: string; views: number }[] };
+    const stats = (await r.json()) as {
+      total_views: number;
+      unique_users: number;
+      top_paths: { path: string; views: number }[];
+    };
     expect(stats.total_views).toBe(sent[loop]! * PER_BATCH);
     expect(stats.unique_users).toBe(PER_BATCH);
     expect(stats.top_paths).toHaveLength(sent[loop]!);

@@ -3,8 +3,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caughtUp, get, post, startServer, today, type TestServer } from '../helpers/server.js';
 
 let s: TestServer;
-const views = async (site: string) => (await get(`${s.url}/v1/stats?site_id=${site}&date=${today()}`)).body;
-const pv = (id: string, site: string, path = '/') => ({ event_id: id, type: 'page_view', site_id: site, path, user_id: id });
+const views = async (site: string) =>
+  (await get(`${s.url}/v1/stats?site_id=${site}&date=${today()}`)).body;
+const pv = (id: string, site: string, path = '/') => ({
+  event_id: id,
+  type: 'page_view',
+  site_id: site,
+  path,
+  user_id: id,
+});
 
 beforeAll(async () => {
   s = await startServer();
@@ -15,7 +22,11 @@ afterAll(async () => {
 
 describe('exactly once', () => {
   it('counts the same event twice in one batch once', async () => {
-    const r = await post(`${s.url}/v1/events`, [pv('dup-1', 'eo1'), pv('dup-1', 'eo1'), pv('dup-2', 'eo1')]);
+    const r = await post(`${s.url}/v1/events`, [
+      pv('dup-1', 'eo1'),
+      pv('dup-1', 'eo1'),
+      pv('dup-2', 'eo1'),
+    ]);
     expect(r.status).toBe(202);
     await caughtUp(s);
     expect(await views('eo1')).toMatchObject({ total_views: 2, unique_users: 2 });
@@ -59,7 +70,14 @@ describe('unprocessable events', () => {
     const now = Date.now();
     await s.running.transport.publish([
       { event_id: 'poison-1', type: 'NOT A TYPE', ts: now, received_at: now },
-      { event_id: 'behind-1', type: 'page_view', site_id: 'dlq', path: '/ok', ts: now, received_at: now },
+      {
+        event_id: 'behind-1',
+        type: 'page_view',
+        site_id: 'dlq',
+        path: '/ok',
+        ts: now,
+        received_at: now,
+      },
     ]);
     await caughtUp(s);
     expect(await views('dlq')).toMatchObject({ total_views: 1 });
@@ -71,7 +89,9 @@ describe('unprocessable events', () => {
 
   it('a row the database refuses is isolated by bisection and dead-lettered; the rest of the batch counts', async () => {
     // A constraint stands in for any data error PostgreSQL may raise on one row.
-    await s.running.db.query("ALTER TABLE site_daily_paths ADD CONSTRAINT test_no_poison CHECK (path <> '/poison')");
+    await s.running.db.query(
+      "ALTER TABLE site_daily_paths ADD CONSTRAINT test_no_poison CHECK (path <> '/poison')",
+    );
     try {
       const now = Date.now();
       const events = Array.from({ length: 9 }, (_, i) => ({
@@ -84,7 +104,10 @@ describe('unprocessable events', () => {
       }));
       await s.running.transport.publish(events);
       await caughtUp(s);
-      expect(await views('bisect')).toMatchObject({ total_views: 8, top_paths: [{ path: '/fine', views: 8 }] });
+      expect(await views('bisect')).toMatchObject({
+        total_views: 8,
+        top_paths: [{ path: '/fine', views: 8 }],
+      });
       const dl = (await get(`${s.url}/v1/dead-letters`)).body;
       expect(dl.items[0].event_id).toBe('bis-6');
       expect(dl.items[0].reason).toMatch(/storage rejected the event: .*test_no_poison/);
@@ -97,7 +120,14 @@ describe('unprocessable events', () => {
   it('events older than the dedup window at processing time are dropped as late', async () => {
     const old = Date.now() - 8 * 86_400_000;
     await s.running.transport.publish([
-      { event_id: 'late-1', type: 'page_view', site_id: 'late', path: '/', ts: old, received_at: old },
+      {
+        event_id: 'late-1',
+        type: 'page_view',
+        site_id: 'late',
+        path: '/',
+        ts: old,
+        received_at: old,
+      },
     ]);
     await caughtUp(s);
     expect(await views('late')).toMatchObject({ total_views: 0 });

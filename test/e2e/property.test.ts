@@ -7,7 +7,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { caughtUp, get, post, startServer, type TestServer } from '../helpers/server.js';
 
 const DAY = 86_400_000;
-const M = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate()) - DAY;
+const M =
+  Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate()) - DAY;
 const d0 = new Date(M - DAY).toISOString().slice(0, 10);
 const d1 = new Date(M).toISOString().slice(0, 10);
 const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
@@ -24,7 +25,18 @@ afterAll(async () => {
 });
 
 const tsArb = fc.oneof(
-  fc.constantFrom(M - 1, M, M + 1, M - 3_600_000, M + 3_599_999, M + 3_600_000, M + DAY - 1, M - DAY, M + 59_999, M + 60_000),
+  fc.constantFrom(
+    M - 1,
+    M,
+    M + 1,
+    M - 3_600_000,
+    M + 3_599_999,
+    M + 3_600_000,
+    M + DAY - 1,
+    M - DAY,
+    M + 59_999,
+    M + 60_000,
+  ),
   fc.integer({ min: M - DAY, max: M + DAY - 1 }),
 );
 const eventArb = fc.record({
@@ -44,7 +56,6 @@ const streamArb = fc.record({
   batch: fc.integer({ min: 1, max: 40 }),
 });
 
-
 interface Ev {
   event_id: string;
   type: string;
@@ -57,7 +68,20 @@ interface Ev {
   ts: number;
 }
 
-function toEvent(prefix: string, i: number, g: { type: string; site: string; path: string; user?: string | undefined; visitor?: string | undefined; ad: string; campaign?: string | undefined; ts: number }): Ev {
+function toEvent(
+  prefix: string,
+  i: number,
+  g: {
+    type: string;
+    site: string;
+    path: string;
+    user?: string | undefined;
+    visitor?: string | undefined;
+    ad: string;
+    campaign?: string | undefined;
+    ts: number;
+  },
+): Ev {
   const e: Ev = { event_id: `${prefix}-${i}`, type: g.type, ts: g.ts };
   if (g.type === 'impression' || g.type === 'click') {
     e.ad_id = `${prefix}-${g.ad}`;
@@ -107,7 +131,11 @@ it('reports equal a recount of the stream', async () => {
         const hourly = new Map<string, number>();
         for (const e of mine) {
           const day = dayOf(e.ts);
-          const key = e.user_id ? `u:${e.user_id}` : e.visitor_id ? `v:${e.visitor_id}` : `h:${day}`;
+          const key = e.user_id
+            ? `u:${e.user_id}`
+            : e.visitor_id
+              ? `v:${e.visitor_id}`
+              : `h:${day}`;
           users.add(`${key}`);
           usersByDay.set(day, (usersByDay.get(day) ?? new Set()).add(key));
           inc(types, e.type);
@@ -120,15 +148,21 @@ it('reports equal a recount of the stream', async () => {
         expect(r.body.total_views).toBe(types.get('page_view') ?? 0);
         expect(r.body.total_events).toBe(mine.length);
         expect(r.body.unique_users).toBe(users.size);
-        expect(Object.fromEntries(r.body.top_paths.map((p: { path: string; views: number }) => [p.path, p.views]))).toEqual(
-          Object.fromEntries(paths),
-        );
+        expect(
+          Object.fromEntries(
+            r.body.top_paths.map((p: { path: string; views: number }) => [p.path, p.views]),
+          ),
+        ).toEqual(Object.fromEntries(paths));
         expect(r.body.events_by_type).toEqual(Object.fromEntries(types));
-        const series = await get(`${s.url}/v1/stats/timeseries?site_id=${sid}&from=${d0}&to=${d1}&interval=day`);
+        const series = await get(
+          `${s.url}/v1/stats/timeseries?site_id=${sid}&from=${d0}&to=${d1}&interval=day`,
+        );
         for (const b of series.body.buckets) {
           expect(b.unique_users).toBe(usersByDay.get(b.bucket)?.size ?? 0);
         }
-        const hours = await get(`${s.url}/v1/stats/timeseries?site_id=${sid}&from=${d0}&to=${d1}&interval=hour`);
+        const hours = await get(
+          `${s.url}/v1/stats/timeseries?site_id=${sid}&from=${d0}&to=${d1}&interval=hour`,
+        );
         for (const b of hours.body.buckets) {
           expect(b.events).toBe(hourly.get(b.bucket) ?? 0);
         }
@@ -139,7 +173,9 @@ it('reports equal a recount of the stream', async () => {
         inc(perMinute, `${minuteOf(e.ts)}|${e.ad_id}|${e.type}`);
       }
       for (const ad of ['ad1', 'ad2']) {
-        const r = await get(`${s.url}/v1/ads/stats?from=${d0}&to=${d1}&interval=minute&group_by=ad_id&ad_id=${prefix}-${ad}&limit=10000`);
+        const r = await get(
+          `${s.url}/v1/ads/stats?from=${d0}&to=${d1}&interval=minute&group_by=ad_id&ad_id=${prefix}-${ad}&limit=10000`,
+        );
         const got = new Map<string, number>();
         for (const row of r.body.rows) {
           inc(got, `${row.bucket}|${row.group}|impression`, row.impressions);

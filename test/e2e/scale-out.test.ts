@@ -7,7 +7,13 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startChild, type Child } from '../helpers/child.js';
 import { createTestDatabase, pgAvailable } from '../helpers/services.pg.js';
-import { kafkaAvailable, redisAvailable, requireService, TEST_KAFKA_BROKERS, TEST_REDIS_URL } from '../helpers/services.js';
+import {
+  kafkaAvailable,
+  redisAvailable,
+  requireService,
+  TEST_KAFKA_BROKERS,
+  TEST_REDIS_URL,
+} from '../helpers/services.js';
 import { today } from '../helpers/server.js';
 
 const children: Child[] = [];
@@ -21,9 +27,17 @@ afterAll(async () => {
   }
 });
 
-const pgUp = requireService('PostgreSQL', await pgAvailable(), 'it runs on 127.0.0.1:5432 on this machine');
+const pgUp = requireService(
+  'PostgreSQL',
+  await pgAvailable(),
+  'it runs on 127.0.0.1:5432 on this machine',
+);
 const redisUp = requireService('Redis', await redisAvailable(), 'bash scripts/services.sh up');
-const kafkaUp = requireService('Kafka', await kafkaAvailable(), 'bash scripts/kafka/kafka.sh start');
+const kafkaUp = requireService(
+  'Kafka',
+  await kafkaAvailable(),
+  'bash scripts/kafka/kafka.sh start',
+);
 
 const BATCHES = 240;
 const PER_BATCH = 25;
@@ -31,7 +45,11 @@ const LOOPS = 6;
 
 async function send(url: string, body: string): Promise<number> {
   try {
-    const r = await fetch(`${url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const r = await fetch(`${url}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
     await r.arrayBuffer();
     return r.status;
   } catch {
@@ -44,7 +62,10 @@ async function scenario(env: Record<string, string>) {
   drops.push(db.drop);
   const common = { ...env, DATABASE_URL: db.url, LOG_LEVEL: 'info', AGG_BATCH_MAX_EVENTS: '500' };
   const ready = /tally worker is running/;
-  const workers = [await startChild(common, ['worker'], ready), await startChild(common, ['worker'], ready)];
+  const workers = [
+    await startChild(common, ['worker'], ready),
+    await startChild(common, ['worker'], ready),
+  ];
   const apis = [await startChild(common, ['api']), await startChild(common, ['api'])];
   children.push(...workers, ...apis);
 
@@ -85,7 +106,9 @@ async function scenario(env: Record<string, string>) {
   expect(killed).toBe(true);
   const expected = BATCHES * PER_BATCH;
   const deadline = Date.now() + 90_000;
-  let stats: { total_views: number; unique_users: number; top_paths: { path: string; views: number }[] } | undefined;
+  let stats:
+    | { total_views: number; unique_users: number; top_paths: { path: string; views: number }[] }
+    | undefined;
   for (;;) {
     const r = await fetch(`${apis[0]!.url}/v1/stats?site_id=${site}&date=${today()}&top=100`);
     stats = (await r.json()) as typeof stats;
@@ -96,7 +119,9 @@ async function scenario(env: Record<string, string>) {
   }
   // Give a double count the chance to show up before checking.
   await new Promise((r) => setTimeout(r, 1500));
-  const final = (await (await fetch(`${apis[1]!.url}/v1/stats?site_id=${site}&date=${today()}&top=100`)).json()) as NonNullable<typeof stats>;
+  const final = (await (
+    await fetch(`${apis[1]!.url}/v1/stats?site_id=${site}&date=${today()}&top=100`)
+  ).json()) as NonNullable<typeof stats>;
   expect(final.total_views).toBe(expected);
   expect(final.unique_users).toBe(300);
   expect(final.top_paths).toHaveLength(20);

@@ -28,7 +28,11 @@ const up =
   requireService('Redis', await redisAvailable(), 'bash scripts/services.sh up');
 
 const post = async (url: string, body: unknown) => {
-  const r = await fetch(`${url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const r = await fetch(`${url}/v1/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   await r.arrayBuffer();
   return r.status;
 };
@@ -41,16 +45,36 @@ describe.skipIf(!up)('storage outage', () => {
     const viaProxy = new URL(db.url);
     viaProxy.host = `127.0.0.1:${proxy.port}`;
     const id = randomUUID().slice(0, 8);
-    const common = { TRANSPORT: 'redis', REDIS_URL: TEST_REDIS_URL, REDIS_STREAM: `tally-test-${id}`, CONSUMER_GROUP: `tally-test-${id}`, LOG_LEVEL: 'info' };
-    const worker = await startChild({ ...common, DATABASE_URL: viaProxy.toString() }, ['worker'], /tally worker is running/);
+    const common = {
+      TRANSPORT: 'redis',
+      REDIS_URL: TEST_REDIS_URL,
+      REDIS_STREAM: `tally-test-${id}`,
+      CONSUMER_GROUP: `tally-test-${id}`,
+      LOG_LEVEL: 'info',
+    };
+    const worker = await startChild(
+      { ...common, DATABASE_URL: viaProxy.toString() },
+      ['worker'],
+      /tally worker is running/,
+    );
     const api = await startChild({ ...common, DATABASE_URL: db.url }, ['api']);
     children.push(worker, api);
 
     const site = `outage-${id}`;
     const batch = (n: number) =>
-      Array.from({ length: 50 }, (_, i) => ({ event_id: `${site}-${n}-${i}`, type: 'page_view', site_id: site, path: '/', user_id: `u${i}` }));
+      Array.from({ length: 50 }, (_, i) => ({
+        event_id: `${site}-${n}-${i}`,
+        type: 'page_view',
+        site_id: site,
+        path: '/',
+        user_id: `u${i}`,
+      }));
     const views = async () =>
-      ((await (await fetch(`${api.url}/v1/stats?site_id=${site}&date=${today()}`)).json()) as { total_views: number }).total_views;
+      (
+        (await (await fetch(`${api.url}/v1/stats?site_id=${site}&date=${today()}`)).json()) as {
+          total_views: number;
+        }
+      ).total_views;
 
     let n = 0;
     for (; n < 20; n++) {

@@ -23,8 +23,17 @@ export function newDataDir(): string {
 }
 
 /** Starts the whole single-process service on a random port, as `npm start` does. */
-export async function startServer(env: Record<string, string> = {}, dataDir = newDataDir()): Promise<TestServer> {
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...env });
+export async function startServer(
+  env: Record<string, string> = {},
+  dataDir = newDataDir(),
+): Promise<TestServer> {
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
   const running = await serve(config, createLogger(config.log));
   const addr = running.app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
@@ -49,17 +58,20 @@ export async function post(url: string, body: unknown, headers: Record<string, s
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text)) : undefined };
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
 }
 
 export async function get(url: string) {
   const res = await fetch(url);
   const text = await res.text();
-  return { status: res.status, headers: res.headers, body: text ? (JSON.parse(text)) : undefined };
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
 }
 
 /** Polls `fn` until it returns true (aggregation is asynchronous), failing after `timeoutMs`. */
-export async function waitFor(fn: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+export async function waitFor(
+  fn: () => Promise<boolean> | boolean,
+  timeoutMs = 15_000,
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     if (await fn()) {

@@ -10,14 +10,21 @@ afterAll(async () => {
   await s.close();
 });
 
-const ev = (extra: Record<string, unknown> = {}) => ({ type: 'page_view', site_id: 'ingest', path: '/', ...extra });
+const ev = (extra: Record<string, unknown> = {}) => ({
+  type: 'page_view',
+  site_id: 'ingest',
+  path: '/',
+  ...extra,
+});
 
 describe('POST /v1/events accepts', () => {
   it('one event, with a generated UUIDv7 id', async () => {
     const r = await post(`${s.url}/v1/events`, ev());
     expect(r.status).toBe(202);
     expect(r.body.accepted).toBe(1);
-    expect(r.body.event_ids[0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(r.body.event_ids[0]).toMatch(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
   });
 
   it('an array, keeping client ids in order', async () => {
@@ -51,7 +58,11 @@ describe('POST /v1/events accepts', () => {
 
   it('custom events, clicks with only ad_unit_id, and flat props', async () => {
     const r = await post(`${s.url}/v1/events`, [
-      { type: 'signup.completed', site_id: 'ingest', props: { plan: 'pro', seats: 3, trial: false, ref: null } },
+      {
+        type: 'signup.completed',
+        site_id: 'ingest',
+        props: { plan: 'pro', seats: 3, trial: false, ref: null },
+      },
       { type: 'click', ad_unit_id: 'unit-9' },
     ]);
     expect(r.status).toBe(202);
@@ -76,7 +87,9 @@ describe('POST /v1/events refuses', () => {
     ]);
     expect(r.status).toBe(400);
     expect(r.body.error.code).toBe('INVALID_EVENT');
-    const got = r.body.error.details.map((d: { index: number; field: string }) => `${d.index}:${d.field}`);
+    const got = r.body.error.details.map(
+      (d: { index: number; field: string }) => `${d.index}:${d.field}`,
+    );
     expect(got).toEqual([
       '1:type',
       '2:site_id',
@@ -134,12 +147,24 @@ describe('POST /v1/events refuses', () => {
   });
 
   it('more than MAX_EVENTS_PER_REQUEST events with 413', async () => {
-    const r = await post(`${s.url}/v1/events`, Array.from({ length: 51 }, () => ev()));
+    const r = await post(
+      `${s.url}/v1/events`,
+      Array.from({ length: 51 }, () => ev()),
+    );
     expect(r).toMatchObject({
       status: 413,
-      body: { error: { code: 'TOO_MANY_EVENTS', message: '51 events in one request; the maximum is 50' } },
+      body: {
+        error: { code: 'TOO_MANY_EVENTS', message: '51 events in one request; the maximum is 50' },
+      },
     });
-    expect((await post(`${s.url}/v1/events`, Array.from({ length: 50 }, () => ev()))).status).toBe(202);
+    expect(
+      (
+        await post(
+          `${s.url}/v1/events`,
+          Array.from({ length: 50 }, () => ev()),
+        )
+      ).status,
+    ).toBe(202);
   });
 
   it('counts refused events in the drop ledger, and nothing of a refused batch is counted', async () => {

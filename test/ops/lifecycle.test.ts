@@ -25,12 +25,28 @@ describe('lifecycle', () => {
       dependencies: { storage: { status: 'up' }, log: { status: 'up' } },
     });
     const ready = await fetch(`${child.url}/ready`);
-    expect(await ready.json()).toEqual({ ready: true, migrated: true, log_open: true, accepting: true });
+    expect(await ready.json()).toEqual({
+      ready: true,
+      migrated: true,
+      log_open: true,
+      accepting: true,
+    });
 
     const body = (i: number) =>
-      JSON.stringify(Array.from({ length: 100 }, (_, j) => ({ event_id: `sd-${i}-${j}`, type: 'page_view', site_id: 'sd', path: '/' })));
+      JSON.stringify(
+        Array.from({ length: 100 }, (_, j) => ({
+          event_id: `sd-${i}-${j}`,
+          type: 'page_view',
+          site_id: 'sd',
+          path: '/',
+        })),
+      );
     const inflight = Array.from({ length: 20 }, (_, i) =>
-      fetch(`${child!.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(i) })
+      fetch(`${child!.url}/v1/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: body(i),
+      })
         .then((r) => r.status)
         .catch(() => 0),
     );
@@ -44,7 +60,9 @@ describe('lifecycle', () => {
 
     // Everything acknowledged before the exit was drained into storage: counted at once on restart.
     child = await startChild({ DATA_DIR: dataDir });
-    const stats = (await (await fetch(`${child.url}/v1/stats?site_id=sd&date=${today()}`)).json()) as { total_views: number };
+    const stats = (await (
+      await fetch(`${child.url}/v1/stats?site_id=sd&date=${today()}`)
+    ).json()) as { total_views: number };
     expect(stats.total_views).toBeGreaterThanOrEqual(accepted * 100);
     child.proc.kill('SIGINT');
     expect(await child.exited).toBe(0);

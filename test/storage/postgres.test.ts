@@ -11,7 +11,9 @@ import { caughtUp, get, post, startServer, today } from '../helpers/server.js';
 
 const available = await pgAvailable();
 if (!available && process.env.CI === 'true') {
-  throw new Error('PostgreSQL is not reachable on 127.0.0.1:5432 and CI=true: this suite may not skip');
+  throw new Error(
+    'PostgreSQL is not reachable on 127.0.0.1:5432 and CI=true: this suite may not skip',
+  );
 }
 if (!available) {
   console.warn('skipping PostgreSQL suite: no server on 127.0.0.1:5432');
@@ -29,19 +31,34 @@ describe.skipIf(!available)('PostgreSQL server storage', () => {
   it('applies migrations once when many processes start at once', async () => {
     const dbs = Array.from({ length: 4 }, () => createPgDb({ url: database.url, poolSize: 2 }));
     const results = await Promise.all(dbs.map((db) => migrate(db)));
-    expect(results.map((r) => r.applied.length).sort()).toEqual([0, 0, 0, results.find((r) => r.applied.length > 0)!.applied.length]);
-    const rows = await dbs[0]!.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM tally_migrations');
+    expect(results.map((r) => r.applied.length).sort()).toEqual([
+      0,
+      0,
+      0,
+      results.find((r) => r.applied.length > 0)!.applied.length,
+    ]);
+    const rows = await dbs[0]!.query<{ n: number }>(
+      'SELECT COUNT(*)::int AS n FROM tally_migrations',
+    );
     expect(rows.rows[0]!.n).toBe(results.find((r) => r.applied.length > 0)!.applied.length);
     await Promise.all(dbs.map((db) => db.close()));
   });
 
   it('ingests, deduplicates and reports exactly, buckets in UTC whatever the server time zone', async () => {
     const admin = createPgDb({ url: database.url, poolSize: 1 });
-    await admin.query(`ALTER DATABASE ${new URL(database.url).pathname.slice(1)} SET timezone TO 'Pacific/Kiritimati'`);
+    await admin.query(
+      `ALTER DATABASE ${new URL(database.url).pathname.slice(1)} SET timezone TO 'Pacific/Kiritimati'`,
+    );
     await admin.close();
     const s = await startServer({ DATABASE_URL: database.url });
     try {
-      const pv = (id: string, path: string) => ({ event_id: id, type: 'page_view', site_id: 'pg', path, user_id: id });
+      const pv = (id: string, path: string) => ({
+        event_id: id,
+        type: 'page_view',
+        site_id: 'pg',
+        path,
+        user_id: id,
+      });
       await post(`${s.url}/v1/events`, [pv('1', '/a'), pv('1', '/a'), pv('2', '/b')]);
       await post(`${s.url}/v1/events`, [pv('2', '/b'), pv('3', '/a')]);
       await caughtUp(s);

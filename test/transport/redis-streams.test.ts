@@ -64,7 +64,10 @@ describe.skipIf(!up)('redis streams', () => {
       for (let i = 0; i < 3; i++) {
         await t.publish([ev({ event_id: `backlog-${i}` })]);
       }
-      await vi.waitFor(() => expect(t.stats().waiting).toBeGreaterThan(2), { timeout: 5000, interval: 100 });
+      await vi.waitFor(() => expect(t.stats().waiting).toBeGreaterThan(2), {
+        timeout: 5000,
+        interval: 100,
+      });
       const err = await t.publish([ev({ event_id: 'over' })]).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(AppError);
       expect(err).toMatchObject({ statusCode: 503, retryAfterS: 5 });

@@ -1,6 +1,12 @@
 import type { Queryable } from '../../storage/db.js';
 
-export const AD_DIMENSIONS = ['ad_id', 'ad_unit_id', 'campaign_id', 'creative_id', 'account_id'] as const;
+export const AD_DIMENSIONS = [
+  'ad_id',
+  'ad_unit_id',
+  'campaign_id',
+  'creative_id',
+  'account_id',
+] as const;
 export type AdDimension = (typeof AD_DIMENSIONS)[number];
 export const AD_TABLES = { minute: 'ad_minute', hour: 'ad_hourly', day: 'ad_daily' } as const;
 
@@ -37,7 +43,12 @@ export async function adStats(
     }
   }
   params.push(q.limit + 1);
-  const r = await db.query<{ bucket: Date | string; grp: string; impressions: number; clicks: number }>(
+  const r = await db.query<{
+    bucket: Date | string;
+    grp: string;
+    impressions: number;
+    clicks: number;
+  }>(
     `/* report:ad-stats */ SELECT bucket, ${q.groupBy} AS grp, SUM(impressions)::int8 AS impressions, SUM(clicks)::int8 AS clicks
      FROM ${AD_TABLES[q.interval]} WHERE ${where.join(' AND ')}
      GROUP BY bucket, ${q.groupBy} ORDER BY bucket, ${q.groupBy} LIMIT $${params.length}`,

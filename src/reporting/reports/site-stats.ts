@@ -9,7 +9,13 @@ export interface SiteStats {
 }
 
 /** Views, events, exact unique users (distinct over the whole range), top paths, counts per type. */
-export async function siteStats(db: Queryable, siteId: string, from: string, to: string, top: number): Promise<SiteStats> {
+export async function siteStats(
+  db: Queryable,
+  siteId: string,
+  from: string,
+  to: string,
+  top: number,
+): Promise<SiteStats> {
   const args = [siteId, from, to];
   const totals = await db.query<{ views: number; events: number }>(
     '/* report:site-totals */ SELECT COALESCE(SUM(views), 0)::int8 AS views, COALESCE(SUM(events), 0)::int8 AS events FROM site_daily WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date',

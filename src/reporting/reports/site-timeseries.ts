@@ -21,8 +21,14 @@ export async function siteTimeseries(
   const points = new Map<string, SeriesPoint>();
   const step = interval === 'day' ? DAY_MS : 3_600_000;
   for (let t = fromMs; t < toMs + DAY_MS; t += step) {
-    const bucket = interval === 'day' ? new Date(t).toISOString().slice(0, 10) : new Date(t).toISOString();
-    points.set(bucket, interval === 'day' ? { bucket, views: 0, events: 0, unique_users: 0 } : { bucket, views: 0, events: 0 });
+    const bucket =
+      interval === 'day' ? new Date(t).toISOString().slice(0, 10) : new Date(t).toISOString();
+    points.set(
+      bucket,
+      interval === 'day'
+        ? { bucket, views: 0, events: 0, unique_users: 0 }
+        : { bucket, views: 0, events: 0 },
+    );
   }
   if (interval === 'day') {
     const r = await db.query<{ day: string; views: number; events: number }>(
@@ -30,7 +36,10 @@ export async function siteTimeseries(
       [siteId, from, to],
     );
     for (const row of r.rows) {
-      Object.assign(points.get(row.day) ?? {}, { views: Number(row.views), events: Number(row.events) });
+      Object.assign(points.get(row.day) ?? {}, {
+        views: Number(row.views),
+        events: Number(row.events),
+      });
     }
     const u = await db.query<{ day: string; n: number }>(
       '/* report:site-daily-uniques */ SELECT day::text AS day, COUNT(*)::int8 AS n FROM site_daily_users WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date GROUP BY day',
@@ -46,7 +55,10 @@ export async function siteTimeseries(
     );
     for (const row of r.rows) {
       const key = new Date(row.hour).toISOString();
-      Object.assign(points.get(key) ?? {}, { views: Number(row.views), events: Number(row.events) });
+      Object.assign(points.get(key) ?? {}, {
+        views: Number(row.views),
+        events: Number(row.events),
+      });
     }
   }
   return [...points.values()];
