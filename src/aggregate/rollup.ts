@@ -1,4 +1,4 @@
-import type { CanonicalEvent } from '../events/event.js';
+import { AD_DIMENSIONS, type CanonicalEvent } from '../events/event.js';
 import { dayOf, hourOf, minuteOf } from '../events/time.js';
 
 /** A counter row: key columns then counter columns, in table column order. */
@@ -65,7 +65,7 @@ export const TABLES = {
         table,
         keys: [
           { name: 'bucket', type: 'timestamptz' },
-          ...['ad_id', 'ad_unit_id', 'campaign_id', 'creative_id', 'account_id'].map((name) => ({
+          ...AD_DIMENSIONS.map((name) => ({
             name,
             type: 'text',
           })),

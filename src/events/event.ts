@@ -13,14 +13,17 @@ export const LIMITS = {
 
 export const TYPE_PATTERN = /^[a-z0-9_.:-]{1,64}$/;
 
-export const ID_FIELDS = [
-  'site_id',
+/** The dimensions of the ad rollups, in their key order. */
+export const AD_DIMENSIONS = [
   'ad_id',
   'ad_unit_id',
   'campaign_id',
   'creative_id',
   'account_id',
 ] as const;
+export type AdDimension = (typeof AD_DIMENSIONS)[number];
+
+export const ID_FIELDS = ['site_id', ...AD_DIMENSIONS] as const;
 export const URL_FIELDS = ['path', 'url', 'referrer'] as const;
 export const USER_FIELDS = ['user_id', 'visitor_id'] as const;
 

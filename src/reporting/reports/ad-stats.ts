@@ -1,13 +1,7 @@
+import { AD_DIMENSIONS, type AdDimension } from '../../events/event.js';
 import type { Queryable } from '../../storage/db.js';
 
-export const AD_DIMENSIONS = [
-  'ad_id',
-  'ad_unit_id',
-  'campaign_id',
-  'creative_id',
-  'account_id',
-] as const;
-export type AdDimension = (typeof AD_DIMENSIONS)[number];
+export { AD_DIMENSIONS, type AdDimension };
 export const AD_TABLES = { minute: 'ad_minute', hour: 'ad_hourly', day: 'ad_daily' } as const;
 
 export interface AdRow {
