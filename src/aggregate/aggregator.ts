@@ -11,6 +11,7 @@ import {
   purgeEventIds,
   saveCheckpoint,
 } from './apply.repo.js';
+import { KnownKeys } from './known-keys.js';
 import { unstorableReason } from './storable.js';
 
 export interface AggregatorOptions {
@@ -20,6 +21,8 @@ export interface AggregatorOptions {
   dedupWindowMs: number;
   /** How often old dedup rows are purged. */
   purgeEveryMs?: number;
+  /** How many committed (site, day, user) keys to remember per generation (two are kept). */
+  knownUsers?: number;
 }
 
 export interface AggregatorStats {
@@ -63,6 +66,8 @@ export function createAggregator(
   let stopping = false;
   let consuming: Promise<void> | undefined;
   let purgeTimer: NodeJS.Timeout | undefined;
+  // Most events come from a user already counted that day: skip re-sending those rows.
+  const knownUsers = new KnownKeys(opts.knownUsers ?? 100_000);
 
   /** One transaction: dedup rows, rollups, drops, dead letters and the checkpoint. */
   async function applyOnce(
@@ -89,12 +94,11 @@ export function createAggregator(
         fresh.push(e);
       }
     }
+    let usersWritten: string[] = [];
     const counted = await db.transaction(async (tx) => {
-      const newIds = fresh.length > 0 ? await insertEventIds(tx, fresh) : new Set<string>();
-      const newEvents =
-        newIds.size === fresh.length ? fresh : fresh.filter((e) => newIds.has(e.event_id));
+      const newEvents = fresh.length > 0 ? await insertEventIds(tx, fresh) : [];
       duplicates += fresh.length - newEvents.length;
-      await applyRollups(tx, newEvents);
+      usersWritten = await applyRollups(tx, newEvents, knownUsers);
       await addDeadLetters(tx, dead);
       await addDrops(tx, now, { duplicate: duplicates, late, dead_letter: dead.length });
       if (checkpoint) {
@@ -102,6 +106,9 @@ export function createAggregator(
       }
       return newEvents.length;
     });
+    for (const k of usersWritten) {
+      knownUsers.add(k);
+    }
     stats.counted += counted;
     stats.duplicates += duplicates;
     stats.late += late;

@@ -1,6 +1,7 @@
 import type { CanonicalEvent } from '../events/event.js';
 import { dayOf } from '../events/time.js';
 import type { Queryable } from '../storage/db.js';
+import type { KnownKeys } from './known-keys.js';
 import { computeRollups, TABLES, type Row } from './rollup.js';
 
 const cmp = (a: Row, b: Row, n: number): number => {
@@ -43,32 +44,65 @@ async function upsertCounters(tx: Queryable, key: string, rows: Row[]): Promise<
   await tx.query(sql, columns(rows, cols.length));
 }
 
-/** Inserts the event ids; returns the ids that were new (the others were seen before). */
+/**
+ * Inserts the ids of events already unique within their batch and returns the events that were
+ * new (the others were counted before). The usual batches, all new or (redelivered) none new,
+ * are told apart by the row count alone, without sending the ids back; only a mixed batch asks
+ * which rows this transaction wrote: those whose xmin is its own transaction id.
+ */
 export async function insertEventIds(
   tx: Queryable,
   events: CanonicalEvent[],
-): Promise<Set<string>> {
+): Promise<CanonicalEvent[]> {
   const ids = events.map((e) => e.event_id);
-  const ts = events.map((e) => new Date(e.ts).toISOString());
-  const r = await tx.query<{ event_id: string }>(
-    '/* aggregate:dedup */ INSERT INTO event_ids (event_id, ts) SELECT * FROM unnest($1::text[], $2::timestamptz[]) ON CONFLICT DO NOTHING RETURNING event_id',
-    [ids, ts],
+  const r = await tx.query(
+    '/* aggregate:dedup */ INSERT INTO event_ids (event_id, ts_ms) SELECT * FROM unnest($1::text[], $2::int8[]) ON CONFLICT DO NOTHING',
+    [ids, events.map((e) => e.ts)],
   );
-  return new Set(r.rows.map((row) => row.event_id));
+  if (r.rowCount === events.length) {
+    return events;
+  }
+  if (r.rowCount === 0) {
+    return [];
+  }
+  const mine = await tx.query<{ event_id: string }>(
+    '/* aggregate:dedup-mixed */ SELECT event_id FROM event_ids WHERE event_id = ANY($1::text[]) AND xmin = pg_current_xact_id()::xid',
+    [ids],
+  );
+  const fresh = new Set(mine.rows.map((row) => row.event_id));
+  return events.filter((e) => fresh.has(e.event_id));
 }
 
-export async function applyRollups(tx: Queryable, events: CanonicalEvent[]): Promise<void> {
+/**
+ * Adds the rollup deltas of new events. Unique-user rows that `known` holds are committed
+ * already and are not sent again; returns the keys of the user rows written, for the caller to
+ * add to `known` once the transaction has committed.
+ */
+export async function applyRollups(
+  tx: Queryable,
+  events: CanonicalEvent[],
+  known?: KnownKeys,
+): Promise<string[]> {
   const { deltas, users } = computeRollups(events);
   for (const key of [...deltas.keys()].sort()) {
     await upsertCounters(tx, key, [...deltas.get(key)!.values()]);
   }
-  if (users.size > 0) {
-    const rows = [...users.values()].sort((a, b) => cmp(a, b, 3));
+  const keys: string[] = [];
+  const rows: Row[] = [];
+  for (const [k, row] of users) {
+    if (!known?.has(k)) {
+      keys.push(k);
+      rows.push(row);
+    }
+  }
+  if (rows.length > 0) {
+    rows.sort((a, b) => cmp(a, b, 3));
     await tx.query(
       '/* aggregate:users */ INSERT INTO site_daily_users (site_id, day, user_key) SELECT * FROM unnest($1::text[], $2::date[], $3::text[]) ON CONFLICT DO NOTHING',
       columns(rows, 3),
     );
   }
+  return keys;
 }
 
 export async function addDrops(
@@ -125,8 +159,8 @@ export async function loadCheckpoint(db: Queryable, name: string): Promise<strin
 }
 
 export async function purgeEventIds(db: Queryable, olderThan: number): Promise<number> {
-  const r = await db.query('/* aggregate:purge */ DELETE FROM event_ids WHERE ts < $1', [
-    new Date(olderThan).toISOString(),
+  const r = await db.query('/* aggregate:purge */ DELETE FROM event_ids WHERE ts_ms < $1', [
+    olderThan,
   ]);
   return r.rowCount;
 }

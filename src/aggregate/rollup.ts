@@ -85,30 +85,19 @@ export interface RollupResult {
   users: Map<string, [string, string, string]>;
 }
 
-function add(
-  deltas: Deltas,
-  table: string,
-  key: Row,
-  counters: number[],
-  minima: number[] = [],
-): void {
+/** The delta row of `k` in `table`, created from `key` and zeroed counters when missing. */
+function row(deltas: Deltas, table: string, k: string, key: Row, width: number): Row {
   let m = deltas.get(table);
   if (!m) {
     m = new Map();
     deltas.set(table, m);
   }
-  const k = key.join('\u0001');
-  const row = m.get(k);
-  if (row) {
-    for (let i = 0; i < counters.length; i++) {
-      (row[key.length + i] as number) += counters[i]!;
-    }
-    for (let i = 0, j = key.length + counters.length; i < minima.length; i++, j++) {
-      row[j] = Math.min(row[j] as number, minima[i]!);
-    }
-  } else {
-    m.set(k, [...key, ...counters, ...minima]);
+  let r = m.get(k);
+  if (!r) {
+    r = key.concat(Array<number>(width).fill(0));
+    m.set(k, r);
   }
+  return r;
 }
 
 export function userKey(e: CanonicalEvent): string | undefined {
@@ -127,20 +116,32 @@ export function computeRollups(events: CanonicalEvent[]): RollupResult {
   const users = new Map<string, [string, string, string]>();
   for (const e of events) {
     const isView = e.type === 'page_view' ? 1 : 0;
-    if (e.site_id !== undefined) {
+    const site = e.site_id;
+    if (site !== undefined) {
       const day = dayOf(e.ts);
-      add(deltas, 'siteDaily', [e.site_id, day], [isView, 1]);
-      add(deltas, 'siteTypes', [e.site_id, day, e.type], [1]);
-      add(deltas, 'siteHourly', [e.site_id, hourOf(e.ts)], [isView, 1]);
-      if (isView && e.path !== undefined) {
-        add(deltas, 'sitePaths', [e.site_id, day, e.path], [1]);
-      }
+      const sd = `${site}\u0001${day}`;
+      let r = row(deltas, 'siteDaily', sd, [site, day], 2);
+      (r[2] as number) += isView;
+      (r[3] as number) += 1;
+      r = row(deltas, 'siteTypes', `${sd}\u0001${e.type}`, [site, day, e.type], 1);
+      (r[3] as number) += 1;
+      const hour = hourOf(e.ts);
+      r = row(deltas, 'siteHourly', `${site}\u0001${hour}`, [site, hour], 2);
+      (r[2] as number) += isView;
+      (r[3] as number) += 1;
       if (e.path !== undefined) {
-        add(deltas, 'siteTypePaths', [e.site_id, day, e.type, e.path], [1], [e.ts]);
+        if (isView) {
+          r = row(deltas, 'sitePaths', `${sd}\u0001${e.path}`, [site, day, e.path], 1);
+          (r[3] as number) += 1;
+        }
+        const k = `${sd}\u0001${e.type}\u0001${e.path}`;
+        r = row(deltas, 'siteTypePaths', k, [site, day, e.type, e.path, 0, e.ts], 0);
+        (r[4] as number) += 1;
+        r[5] = Math.min(r[5] as number, e.ts);
       }
       const user = userKey(e);
       if (user !== undefined) {
-        users.set(`${e.site_id}\u0001${day}\u0001${user}`, [e.site_id, day, user]);
+        users.set(`${sd}\u0001${user}`, [site, day, user]);
       }
     }
     if (
@@ -154,10 +155,16 @@ export function computeRollups(events: CanonicalEvent[]): RollupResult {
         e.creative_id ?? '',
         e.account_id ?? '',
       ];
-      const c = e.type === 'impression' ? [1, 0] : [0, 1];
-      add(deltas, 'ad_minute', [minuteOf(e.ts), ...dims], c);
-      add(deltas, 'ad_hourly', [hourOf(e.ts), ...dims], c);
-      add(deltas, 'ad_daily', [`${dayOf(e.ts)}T00:00:00.000Z`, ...dims], c);
+      const d = dims.join('\u0001');
+      const impression = e.type === 'impression';
+      for (const [table, bucket] of [
+        ['ad_minute', minuteOf(e.ts)],
+        ['ad_hourly', hourOf(e.ts)],
+        ['ad_daily', `${dayOf(e.ts)}T00:00:00.000Z`],
+      ] as const) {
+        const ar = row(deltas, table, `${bucket}\u0001${d}`, [bucket, ...dims], 2);
+        (ar[impression ? 6 : 7] as number) += 1;
+      }
     }
   }
   return { deltas, users };

@@ -35,11 +35,16 @@ describe('exactly once', () => {
   it('counts the same event in two batches once', async () => {
     await post(`${s.url}/v1/events`, [pv('two-1', 'eo2'), pv('two-2', 'eo2')]);
     await caughtUp(s);
+    // Part seen, part new: the aggregator must tell which rows its own transaction wrote.
     await post(`${s.url}/v1/events`, [pv('two-2', 'eo2'), pv('two-3', 'eo2')]);
     await caughtUp(s);
     expect(await views('eo2')).toMatchObject({ total_views: 3 });
+    // All seen: the row count alone says so.
+    await post(`${s.url}/v1/events`, [pv('two-3', 'eo2'), pv('two-1', 'eo2')]);
+    await caughtUp(s);
+    expect(await views('eo2')).toMatchObject({ total_views: 3, unique_users: 3 });
     const drops = (await get(`${s.url}/v1/drops`)).body.drops;
-    expect(drops.duplicate).toBe(2); // one in the first test's batch, one here
+    expect(drops.duplicate).toBe(4); // one in the first test's batch, three here
   });
 
   it('counts the same event again after a restart once, and drains the log on shutdown', async () => {

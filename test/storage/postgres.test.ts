@@ -3,6 +3,10 @@
  * from many processes at once, and ingest → aggregate → report with exact counts.
  * Needs PostgreSQL on 127.0.0.1:5432; under CI=true it must be there.
  */
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPgDb } from '../../src/storage/pg-db.js';
 import { migrate } from '../../src/storage/migrate.js';
@@ -74,6 +78,33 @@ describe.skipIf(!available)('PostgreSQL server storage', () => {
       expect((await get(`${s.url}/v1/drops`)).body.drops.duplicate).toBe(2);
     } finally {
       await s.close();
+    }
+  });
+
+  it('keeps the dedup rows of an older schema through the migration to epoch milliseconds', async () => {
+    const older = await createTestDatabase();
+    const dir = mkdtempSync(join(tmpdir(), 'tally-migrations-'));
+    const db = createPgDb({ url: older.url, poolSize: 1 });
+    try {
+      const all = new URL('../../migrations/', import.meta.url);
+      for (const f of readdirSync(all).filter((f) => f < '0004')) {
+        copyFileSync(new URL(f, all), join(dir, f));
+      }
+      await migrate(db, pathToFileURL(`${dir}/`));
+      await db.query(
+        "INSERT INTO event_ids (event_id, ts) VALUES ('old-1', '2026-11-20T10:11:12.345Z')",
+      );
+      expect((await migrate(db)).applied).toContain('0004_cheaper_dedup.sql');
+      const r = await db.query<{ event_id: string; ts_ms: string }>(
+        'SELECT event_id, ts_ms FROM event_ids',
+      );
+      expect(r.rows).toEqual([
+        { event_id: 'old-1', ts_ms: String(Date.parse('2026-11-20T10:11:12.345Z')) },
+      ]);
+    } finally {
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+      await older.drop();
     }
   });
 });
