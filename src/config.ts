@@ -45,6 +45,7 @@ const EnvSchema = z.object({
   MAX_FUTURE_MS: int(0, 7 * 24 * 3600 * 1000).default(3600 * 1000),
   AGG_BATCH_MAX_EVENTS: int(1, 100_000).default(5000),
   AGG_BATCH_MAX_WAIT_MS: int(0, 10_000).default(100),
+  AGG_CONCURRENCY: int(1, 16).default(2),
   LOG_SEGMENT_BYTES: int(64 * 1024, 1024 * 1024 * 1024).default(64 * 1024 * 1024),
   LOG_MAX_PENDING_BYTES: int(1024 * 1024, 1024 * 1024 * 1024).default(64 * 1024 * 1024),
   LOG_MAX_UNCONSUMED_BYTES: int(1024 * 1024, 1024 * 1024 * 1024 * 1024).default(1024 * 1024 * 1024),
@@ -95,7 +96,12 @@ export interface Config {
     redisUrl: string | undefined;
     trustedProxies: string[];
   };
-  readonly aggregator: { batchMaxEvents: number; batchMaxWaitMs: number; dedupWindowMs: number };
+  readonly aggregator: {
+    batchMaxEvents: number;
+    batchMaxWaitMs: number;
+    concurrency: number;
+    dedupWindowMs: number;
+  };
   readonly shutdownTimeoutMs: number;
   readonly compat: { campaignAccountsFile: string | undefined };
 }
@@ -159,6 +165,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     aggregator: {
       batchMaxEvents: e.AGG_BATCH_MAX_EVENTS,
       batchMaxWaitMs: e.AGG_BATCH_MAX_WAIT_MS,
+      concurrency: e.AGG_CONCURRENCY,
       dedupWindowMs,
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

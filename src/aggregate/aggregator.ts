@@ -18,6 +18,8 @@ export interface AggregatorOptions {
   batchMaxEvents: number;
   /** Under light load, how long a batch may wait to grow before it is applied. */
   batchMaxWaitMs: number;
+  /** Batches applied at once, each in its own transaction (Redis Streams, Kafka partitions). */
+  concurrency?: number;
   dedupWindowMs: number;
   /** How often old dedup rows are purged. */
   purgeEveryMs?: number;
@@ -187,6 +189,7 @@ export function createAggregator(
         checkpoint,
         maxBatchEvents: opts.batchMaxEvents,
         maxWaitMs: opts.batchMaxWaitMs,
+        concurrency: opts.concurrency ?? 1,
         release: () => flushDurably(db),
       });
       consuming.catch((err: unknown) => log.error({ err }, 'consumer stopped'));

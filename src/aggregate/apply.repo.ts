@@ -52,8 +52,13 @@ async function upsertCounters(tx: Queryable, key: string, rows: Row[]): Promise<
  */
 export async function insertEventIds(
   tx: Queryable,
-  events: CanonicalEvent[],
+  unsorted: CanonicalEvent[],
 ): Promise<CanonicalEvent[]> {
+  // In id order: two transactions inserting ids they share wait for each other in the same
+  // order, never in a cycle (no deadlock between concurrent batches or workers).
+  const events = unsorted
+    .slice()
+    .sort((a, b) => (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0));
   const ids = events.map((e) => e.event_id);
   const r = await tx.query(
     '/* aggregate:dedup */ INSERT INTO event_ids (event_id, ts_ms) SELECT * FROM unnest($1::text[], $2::int8[]) ON CONFLICT DO NOTHING',

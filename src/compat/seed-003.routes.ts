@@ -216,12 +216,10 @@ export function seed003Routes(deps: {
           pageViewsOnly: false,
         });
         if (s.events === 0) {
-          return reply
-            .code(404)
-            .send({
-              statusCode: 404,
-              message: `No stats found for site ${siteId.value} on ${day}`,
-            });
+          return reply.code(404).send({
+            statusCode: 404,
+            message: `No stats found for site ${siteId.value} on ${day}`,
+          });
         }
         return {
           siteId: siteId.value,

@@ -87,10 +87,8 @@ export function installErrorHandler(app: FastifyInstance): void {
     return reply.code(500).send({ error: { code: 'INTERNAL', message: 'internal error' } });
   });
   app.setNotFoundHandler((req, reply) =>
-    reply
-      .code(404)
-      .send({
-        error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` },
-      }),
+    reply.code(404).send({
+      error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` },
+    }),
   );
 }

@@ -34,9 +34,10 @@ const HEARTBEAT_MS = 3000;
 export async function runKafkaConsumer(
   d: KafkaConsumerDeps,
   handler: (batch: Batch) => Promise<void>,
-  maxEvents: number,
+  limits: { maxEvents: number; concurrency: number },
   signal: AbortSignal,
 ): Promise<void> {
+  const { maxEvents } = limits;
   let backoff = 500;
   while (!signal.aborted) {
     const consumer = d.kafka.consumer({
@@ -69,7 +70,8 @@ export async function runKafkaConsumer(
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: 1,
+        // Each partition stays in order; different partitions are applied at once.
+        partitionsConsumedConcurrently: limits.concurrency,
         eachBatch: (payload) => eachBatch(d, payload, handler, maxEvents, signal),
       });
       const err = await Promise.race([crashed, stopped]);

@@ -279,7 +279,7 @@ class KafkaTransport implements Transport {
         log: this.log,
       },
       handler,
-      opts.maxBatchEvents,
+      { maxEvents: opts.maxBatchEvents, concurrency: opts.concurrency ?? 1 },
       stop.signal,
     );
     try {

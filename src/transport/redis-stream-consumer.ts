@@ -30,12 +30,16 @@ const DEAD_CONSUMER_IDLE_MS = 3_600_000;
 
 /**
  * The consumer loop: reclaim entries idle on other (dead) consumers, else read new ones; hand
- * them out in batches of whole entries; XACK a batch only after the handler resolved; trim.
+ * them out in batches of whole entries, up to `concurrency` at once (the next batch is read and
+ * parsed while the storage works on the previous one); XACK a batch only after the handler
+ * resolved; trim.
  * A batch whose handler rejects is retried here with backoff (its entries stay pending and
  * their idle time is kept fresh, so no other consumer steals a batch that is being worked on).
  */
 export class RedisStreamConsumer {
   private readonly reclaimEveryMs: number;
+  /** Batches in the handler (or being acknowledged or released) right now. */
+  private readonly inFlight = new Set<Promise<void>>();
   private avgEventsPerEntry = 1;
   private lastTrim = 0;
   private reclaimCursor = '0-0';
@@ -43,13 +47,21 @@ export class RedisStreamConsumer {
   constructor(
     private readonly d: RedisConsumerDeps,
     private readonly handler: (batch: Batch) => Promise<void>,
-    private readonly maxEvents: number,
+    private readonly limits: { maxEvents: number; concurrency: number },
     private readonly signal: AbortSignal,
   ) {
     this.reclaimEveryMs = Math.max(50, Math.floor(d.reclaimIdleMs / 2));
   }
 
   async run(): Promise<void> {
+    try {
+      await this.loop();
+    } finally {
+      await Promise.all(this.inFlight);
+    }
+  }
+
+  private async loop(): Promise<void> {
     const { log } = this.d;
     let groupReady = false;
     let lastReclaim = 0;
@@ -64,6 +76,7 @@ export class RedisStreamConsumer {
           await this.ensureGroup();
           groupReady = true;
         }
+        await this.freeSlot();
         let entries: Entry[] = [];
         if (Date.now() - lastReclaim >= this.reclaimEveryMs) {
           entries = await this.reclaim();
@@ -152,7 +165,7 @@ export class RedisStreamConsumer {
   }
 
   private readCount(): number {
-    return Math.max(1, Math.min(1000, Math.floor(this.maxEvents / this.avgEventsPerEntry)));
+    return Math.max(1, Math.min(1000, Math.floor(this.limits.maxEvents / this.avgEventsPerEntry)));
   }
 
   /**
@@ -227,24 +240,39 @@ export class RedisStreamConsumer {
     return out;
   }
 
-  /** Returns false when stopped before everything was handled (the rest is released). */
+  /**
+   * Hands the entries out in batches, waiting for a free slot before each; returns once all are
+   * handed out (not handled). Returns false when stopped first: what was not handed out is
+   * released, and so is each batch whose handler was stopped.
+   */
   private async deliver(entries: Entry[]): Promise<boolean> {
-    const chunks = chunkBy(entries, (e) => e.events.length, this.maxEvents);
+    const chunks = chunkBy(entries, (e) => e.events.length, this.limits.maxEvents);
     for (let i = 0; i < chunks.length; i++) {
-      const chunk = chunks[i]!;
-      const ids = chunk.map((e) => e.id);
-      const ok = await this.handle(
-        chunk.flatMap((e) => e.events),
-        ids,
-      );
-      if (!ok) {
+      await this.freeSlot();
+      if (this.signal.aborted) {
         await this.release(chunks.slice(i).flatMap((c) => c.map((e) => e.id)));
         return false;
       }
-      await this.ack(ids);
+      const chunk = chunks[i]!;
+      const ids = chunk.map((e) => e.id);
+      const done: Promise<void> = this.handle(
+        chunk.flatMap((e) => e.events),
+        ids,
+      )
+        .then((ok) => (ok ? this.ack(ids) : this.release(ids)))
+        .catch((err: unknown) => this.d.log.error({ err }, 'batch delivery failed'))
+        .finally(() => this.inFlight.delete(done));
+      this.inFlight.add(done);
     }
     this.maybeTrim();
     return true;
+  }
+
+  /** Entries are read only when a batch can start: read ones wait without a keep-alive. */
+  private async freeSlot(): Promise<void> {
+    while (this.inFlight.size >= this.limits.concurrency) {
+      await Promise.race(this.inFlight);
+    }
   }
 
   /** Runs the handler until it resolves; false if stopped first. Keeps the entries' idle time fresh meanwhile. */

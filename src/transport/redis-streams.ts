@@ -154,7 +154,7 @@ class RedisStreams implements Transport {
         log: this.log,
       },
       handler,
-      opts.maxBatchEvents,
+      { maxEvents: opts.maxBatchEvents, concurrency: opts.concurrency ?? 1 },
       stop.signal,
     );
     const run = (async () => {

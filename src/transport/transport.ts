@@ -26,6 +26,13 @@ export interface ConsumeOptions {
    * and the log, still holding them, replays them.
    */
   release?: () => Promise<void>;
+  /**
+   * How many batches may be in the handler at once (default 1). Redis Streams honours it as
+   * given; Kafka hands out at most one per partition; the embedded log always hands out one,
+   * because its checkpoint must move in order. Batches in flight together hold different events
+   * but may share an event id or a rollup row: the handler must be safe for that.
+   */
+  concurrency?: number;
 }
 
 export interface LogStats {
@@ -46,12 +53,12 @@ export interface Transport {
   /** Resolves only once the events are durable in the log. Rejects with an AppError (503) when it cannot take them. */
   publish(events: CanonicalEvent[]): Promise<void>;
   /**
-   * Calls `handler` with batches, one at a time. A batch is acknowledged only after `handler`
+   * Calls `handler` with batches, at most `opts.concurrency` at a time. A batch is acknowledged only after `handler`
    * resolved; a rejected handler leaves it unacknowledged (it is redelivered).
    * Resolves when consumption stopped (after `stopConsuming` or `close`).
    */
   consume(handler: (batch: Batch) => Promise<void>, opts: ConsumeOptions): Promise<void>;
-  /** Stops handing out new batches; resolves after the batch in hand (if any) finished. */
+  /** Stops handing out new batches; resolves after the batches in hand (if any) finished. */
   stopConsuming(): Promise<void>;
   stats(): LogStats;
   close(): Promise<void>;

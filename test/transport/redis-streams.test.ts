@@ -80,6 +80,46 @@ describe.skipIf(!up)('redis streams', () => {
       await redis.close();
     });
 
+    it('applies up to `concurrency` batches at once; a failing one is retried while the other is acknowledged', async () => {
+      const o = options();
+      const t = await open(o);
+      const events = Array.from({ length: 6 }, (_, i) => ev({ event_id: `conc-${i}` }));
+      for (const e of events) {
+        await t.publish([e]);
+      }
+      let inFlight = 0;
+      let most = 0;
+      let failed = false;
+      const applied: string[] = [];
+      const consuming = t.consume(
+        async (batch) => {
+          inFlight++;
+          most = Math.max(most, inFlight);
+          try {
+            await new Promise((r) => setTimeout(r, 100));
+            if (!failed && batch.events.some((e) => e.event_id === 'conc-0')) {
+              failed = true;
+              throw new Error('storage hiccup');
+            }
+            applied.push(...batch.events.map((e) => e.event_id));
+          } finally {
+            inFlight--;
+          }
+        },
+        { maxBatchEvents: 2, concurrency: 2 },
+      );
+      await vi.waitFor(() => expect(applied.length).toBe(6), { timeout: 10_000, interval: 20 });
+      expect(most).toBe(2);
+      expect(failed).toBe(true);
+      expect(applied.sort()).toEqual(events.map((e) => e.event_id).sort());
+      await vi.waitFor(async () => {
+        const [pending] = await redis.sendCommand<[number]>(['XPENDING', o.stream, o.group]);
+        expect(pending).toBe(0);
+      });
+      await t.stopConsuming();
+      await consuming;
+    });
+
     it('reclaims entries a dead consumer read but never acknowledged, only after the idle timeout', async () => {
       const o = options();
       const t = await open(o);
