@@ -34,7 +34,7 @@ const HEARTBEAT_MS = 3000;
 export async function runKafkaConsumer(
   d: KafkaConsumerDeps,
   handler: (batch: Batch) => Promise<void>,
-  limits: { maxEvents: number; concurrency: number },
+  limits: { maxEvents: number; concurrency: number; maxWaitMs: number },
   signal: AbortSignal,
 ): Promise<void> {
   const { maxEvents } = limits;
@@ -45,7 +45,10 @@ export async function runKafkaConsumer(
       allowAutoTopicCreation: false,
       sessionTimeout: d.sessionTimeoutMs,
       heartbeatInterval: Math.min(HEARTBEAT_MS, Math.floor(d.sessionTimeoutMs / 3)),
-      maxWaitTimeInMs: 1000,
+      // Batching by age as well as size: the broker answers a fetch once about a batch of
+      // events (~100 bytes each) is there, or after maxWaitMs (at most a second: stop latency).
+      minBytes: Math.min(1024 * 1024, limits.maxEvents * 100),
+      maxWaitTimeInMs: Math.min(1000, Math.max(1, limits.maxWaitMs || 1000)),
       // We restart the member ourselves (below), with our backoff and logging.
       retry: {
         retries: 5,

@@ -279,7 +279,11 @@ class KafkaTransport implements Transport {
         log: this.log,
       },
       handler,
-      { maxEvents: opts.maxBatchEvents, concurrency: opts.concurrency ?? 1 },
+      {
+        maxEvents: opts.maxBatchEvents,
+        concurrency: opts.concurrency ?? 1,
+        maxWaitMs: opts.maxWaitMs ?? 0,
+      },
       stop.signal,
     );
     try {

@@ -47,7 +47,7 @@ export class RedisStreamConsumer {
   constructor(
     private readonly d: RedisConsumerDeps,
     private readonly handler: (batch: Batch) => Promise<void>,
-    private readonly limits: { maxEvents: number; concurrency: number },
+    private readonly limits: { maxEvents: number; concurrency: number; maxWaitMs: number },
     private readonly signal: AbortSignal,
   ) {
     this.reclaimEveryMs = Math.max(50, Math.floor(d.reclaimIdleMs / 2));
@@ -91,6 +91,7 @@ export class RedisStreamConsumer {
         }
         if (entries.length === 0) {
           entries = await this.read();
+          entries = await this.topUp(entries);
         }
         if (!(await this.deliver(entries))) {
           return;
@@ -196,10 +197,13 @@ export class RedisStreamConsumer {
     }
   }
 
-  /** New entries; blocks at most a second (also the stop latency), less when reclaims are due sooner. */
-  private async read(): Promise<Entry[]> {
+  /**
+   * New entries; blocks at most a second (also the stop latency), less when reclaims are due
+   * sooner; `block` false: only what is there now.
+   */
+  private async read(block = true): Promise<Entry[]> {
     const { reader, stream, group, consumer } = this.d;
-    const block = Math.min(1000, this.reclaimEveryMs);
+    const ms = Math.min(1000, this.reclaimEveryMs);
     const reply = await reader.sendCommand<[string, RawEntry[]][] | null>([
       'XREADGROUP',
       'GROUP',
@@ -207,13 +211,29 @@ export class RedisStreamConsumer {
       consumer,
       'COUNT',
       String(this.readCount()),
-      'BLOCK',
-      String(block),
+      ...(block ? ['BLOCK', String(ms)] : []),
       'STREAMS',
       stream,
       '>',
     ]);
     return reply?.[0] ? this.parse(reply[0][1]) : [];
+  }
+
+  /**
+   * Batching by age as well as size: when a read returned less than a batch, waits up to
+   * `maxWaitMs` and reads once more, so light load makes fewer, larger transactions.
+   */
+  private async topUp(entries: Entry[]): Promise<Entry[]> {
+    const { maxEvents, maxWaitMs } = this.limits;
+    const events = entries.reduce((n, e) => n + e.events.length, 0);
+    if (entries.length === 0 || maxWaitMs <= 0 || events >= maxEvents) {
+      return entries;
+    }
+    await sleep(maxWaitMs, this.signal);
+    if (this.signal.aborted) {
+      return entries; // handed out (and released) by deliver
+    }
+    return entries.concat(await this.read(false));
   }
 
   private parse(raw: RawEntry[]): Entry[] {

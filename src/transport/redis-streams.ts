@@ -154,7 +154,11 @@ class RedisStreams implements Transport {
         log: this.log,
       },
       handler,
-      { maxEvents: opts.maxBatchEvents, concurrency: opts.concurrency ?? 1 },
+      {
+        maxEvents: opts.maxBatchEvents,
+        concurrency: opts.concurrency ?? 1,
+        maxWaitMs: opts.maxWaitMs ?? 0,
+      },
       stop.signal,
     );
     const run = (async () => {
