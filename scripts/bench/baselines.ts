@@ -51,7 +51,7 @@ export async function runBareBaseline(
         ...base,
         phase: 'single-half',
         batch: 1,
-        reqPerS: Number(process.env.FLOOR_RATE ?? 1000),
+        reqPerS: 1000,
         tag: `${tag}f`,
       } as const;
       if (opts.warmupS > 0) {
