@@ -43,6 +43,8 @@ export class RedisStreamConsumer {
   private avgEventsPerEntry = 1;
   private lastTrim = 0;
   private reclaimCursor = '0-0';
+  /** Whether the last read returned fewer entries than asked for (nothing more was waiting). */
+  private drained = true;
 
   constructor(
     private readonly d: RedisConsumerDeps,
@@ -204,29 +206,33 @@ export class RedisStreamConsumer {
   private async read(block = true): Promise<Entry[]> {
     const { reader, stream, group, consumer } = this.d;
     const ms = Math.min(1000, this.reclaimEveryMs);
+    const count = this.readCount();
     const reply = await reader.sendCommand<[string, RawEntry[]][] | null>([
       'XREADGROUP',
       'GROUP',
       group,
       consumer,
       'COUNT',
-      String(this.readCount()),
+      String(count),
       ...(block ? ['BLOCK', String(ms)] : []),
       'STREAMS',
       stream,
       '>',
     ]);
-    return reply?.[0] ? this.parse(reply[0][1]) : [];
+    const raw = reply?.[0]?.[1] ?? [];
+    this.drained = raw.length < count;
+    return this.parse(raw);
   }
 
   /**
-   * Batching by age as well as size: when a read returned less than a batch, waits up to
-   * `maxWaitMs` and reads once more, so light load makes fewer, larger transactions.
+   * Batching by age as well as size: when a read emptied the stream and returned less than a
+   * batch, waits up to `maxWaitMs` and reads once more, so light load makes fewer, larger
+   * transactions (under a backlog, reads are full and nothing waits).
    */
   private async topUp(entries: Entry[]): Promise<Entry[]> {
     const { maxEvents, maxWaitMs } = this.limits;
     const events = entries.reduce((n, e) => n + e.events.length, 0);
-    if (entries.length === 0 || maxWaitMs <= 0 || events >= maxEvents) {
+    if (entries.length === 0 || maxWaitMs <= 0 || events >= maxEvents || !this.drained) {
       return entries;
     }
     await sleep(maxWaitMs, this.signal);
