@@ -85,20 +85,38 @@ export interface RollupResult {
   users: Map<string, [string, string, string]>;
 }
 
-/** The delta row of `k` in `table`, created from `key` and zeroed counters when missing. */
-function row(deltas: Deltas, table: string, k: string, key: Row, width: number): Row {
-  let m = deltas.get(table);
-  if (!m) {
-    m = new Map();
-    deltas.set(table, m);
-  }
-  let r = m.get(k);
-  if (!r) {
-    r = key.concat(Array<number>(width).fill(0));
-    m.set(k, r);
-  }
-  return r;
+/** What one site's events of one UTC day add up to; the keys below it are short. */
+interface SiteDay {
+  site: string;
+  day: string;
+  views: number;
+  events: number;
+  types: Map<string, number>;
+  /** hour label → [views, events] */
+  hours: Map<string, [number, number]>;
+  /** page views per path */
+  paths: Map<string, number>;
+  /** type → path → [events, first event time] */
+  typePaths: Map<string, Map<string, [number, number]>>;
+  users: Set<string>;
 }
+
+/** What one ad (its five dimensions) adds up to, per bucket: bucket → [impressions, clicks]. */
+interface AdCounts {
+  dims: string[];
+  minutes: Map<string, [number, number]>;
+  hours: Map<string, [number, number]>;
+  days: Map<string, [number, number]>;
+}
+
+const bump = (m: Map<string, [number, number]>, k: string, i: 0 | 1, by = 1): void => {
+  const c = m.get(k);
+  if (c) {
+    c[i] += by;
+  } else {
+    m.set(k, i === 0 ? [by, 0] : [0, by]);
+  }
+};
 
 export function userKey(e: CanonicalEvent): string | undefined {
   if (e.user_id !== undefined) {
@@ -110,38 +128,73 @@ export function userKey(e: CanonicalEvent): string | undefined {
   return e.vh === undefined ? undefined : `h:${e.vh}`;
 }
 
-/** Pure: what a set of new events adds to every rollup. Buckets are UTC. */
+/**
+ * Pure: what a set of new events adds to every rollup. Buckets are UTC. Events are first summed
+ * per (site, day) and per ad, where the per-event keys are short (a path, a type, an hour), and
+ * the composite-keyed rows are made once per distinct row at the end.
+ */
 export function computeRollups(events: CanonicalEvent[]): RollupResult {
-  const deltas: Deltas = new Map();
-  const users = new Map<string, [string, string, string]>();
+  const siteDays = new Map<string, SiteDay>();
+  const ads = new Map<string, AdCounts>();
+  let last: SiteDay | undefined;
   for (const e of events) {
-    const isView = e.type === 'page_view' ? 1 : 0;
+    const isView = e.type === 'page_view';
     const site = e.site_id;
     if (site !== undefined) {
       const day = dayOf(e.ts);
-      const sd = `${site}\u0001${day}`;
-      let r = row(deltas, 'siteDaily', sd, [site, day], 2);
-      (r[2] as number) += isView;
-      (r[3] as number) += 1;
-      r = row(deltas, 'siteTypes', `${sd}\u0001${e.type}`, [site, day, e.type], 1);
-      (r[3] as number) += 1;
+      let g = last;
+      if (g === undefined || g.site !== site || g.day !== day) {
+        const sd = `${site}\u0001${day}`;
+        g = siteDays.get(sd);
+        if (!g) {
+          g = {
+            site,
+            day,
+            views: 0,
+            events: 0,
+            types: new Map(),
+            hours: new Map(),
+            paths: new Map(),
+            typePaths: new Map(),
+            users: new Set(),
+          };
+          siteDays.set(sd, g);
+        }
+        last = g;
+      }
+      g.events++;
+      g.types.set(e.type, (g.types.get(e.type) ?? 0) + 1);
       const hour = hourOf(e.ts);
-      r = row(deltas, 'siteHourly', `${site}\u0001${hour}`, [site, hour], 2);
-      (r[2] as number) += isView;
-      (r[3] as number) += 1;
+      let h = g.hours.get(hour);
+      if (!h) {
+        h = [0, 0];
+        g.hours.set(hour, h);
+      }
+      h[1]++;
+      if (isView) {
+        g.views++;
+        h[0]++;
+      }
       if (e.path !== undefined) {
         if (isView) {
-          r = row(deltas, 'sitePaths', `${sd}\u0001${e.path}`, [site, day, e.path], 1);
-          (r[3] as number) += 1;
+          g.paths.set(e.path, (g.paths.get(e.path) ?? 0) + 1);
         }
-        const k = `${sd}\u0001${e.type}\u0001${e.path}`;
-        r = row(deltas, 'siteTypePaths', k, [site, day, e.type, e.path, 0, e.ts], 0);
-        (r[4] as number) += 1;
-        r[5] = Math.min(r[5] as number, e.ts);
+        let byPath = g.typePaths.get(e.type);
+        if (!byPath) {
+          byPath = new Map();
+          g.typePaths.set(e.type, byPath);
+        }
+        const tp = byPath.get(e.path);
+        if (tp) {
+          tp[0]++;
+          tp[1] = Math.min(tp[1], e.ts);
+        } else {
+          byPath.set(e.path, [1, e.ts]);
+        }
       }
       const user = userKey(e);
       if (user !== undefined) {
-        users.set(`${sd}\u0001${user}`, [site, day, user]);
+        g.users.add(user);
       }
     }
     if (
@@ -156,14 +209,70 @@ export function computeRollups(events: CanonicalEvent[]): RollupResult {
         e.account_id ?? '',
       ];
       const d = dims.join('\u0001');
-      const impression = e.type === 'impression';
-      for (const [table, bucket] of [
-        ['ad_minute', minuteOf(e.ts)],
-        ['ad_hourly', hourOf(e.ts)],
-        ['ad_daily', `${dayOf(e.ts)}T00:00:00.000Z`],
-      ] as const) {
-        const ar = row(deltas, table, `${bucket}\u0001${d}`, [bucket, ...dims], 2);
-        (ar[impression ? 6 : 7] as number) += 1;
+      let a = ads.get(d);
+      if (!a) {
+        a = { dims, minutes: new Map(), hours: new Map(), days: new Map() };
+        ads.set(d, a);
+      }
+      const i = e.type === 'impression' ? 0 : 1;
+      bump(a.minutes, minuteOf(e.ts), i);
+      bump(a.hours, hourOf(e.ts), i);
+      bump(a.days, dayOf(e.ts), i);
+    }
+  }
+  return toRows(siteDays, ads);
+}
+
+function toRows(siteDays: Map<string, SiteDay>, ads: Map<string, AdCounts>): RollupResult {
+  const deltas: Deltas = new Map();
+  const users = new Map<string, [string, string, string]>();
+  const table = (name: string) => {
+    let m = deltas.get(name);
+    if (!m) {
+      m = new Map();
+      deltas.set(name, m);
+    }
+    return m;
+  };
+  for (const [sd, g] of siteDays) {
+    const { site, day } = g;
+    table('siteDaily').set(sd, [site, day, g.views, g.events]);
+    for (const [type, n] of g.types) {
+      table('siteTypes').set(`${sd}\u0001${type}`, [site, day, type, n]);
+    }
+    for (const [hour, [views, n]] of g.hours) {
+      // An hour belongs to one day, so (site, hour) rows never meet across groups.
+      table('siteHourly').set(`${site}\u0001${hour}`, [site, hour, views, n]);
+    }
+    for (const [path, n] of g.paths) {
+      table('sitePaths').set(`${sd}\u0001${path}`, [site, day, path, n]);
+    }
+    for (const [type, byPath] of g.typePaths) {
+      for (const [path, [n, first]] of byPath) {
+        table('siteTypePaths').set(`${sd}\u0001${type}\u0001${path}`, [
+          site,
+          day,
+          type,
+          path,
+          n,
+          first,
+        ]);
+      }
+    }
+    for (const user of g.users) {
+      users.set(`${sd}\u0001${user}`, [site, day, user]);
+    }
+  }
+  for (const [d, a] of ads) {
+    for (const [name, buckets, label] of [
+      ['ad_minute', a.minutes, (b: string) => b],
+      ['ad_hourly', a.hours, (b: string) => b],
+      ['ad_daily', a.days, (b: string) => `${b}T00:00:00.000Z`],
+    ] as const) {
+      const m = table(name);
+      for (const [b, [imp, clk]] of buckets) {
+        const bucket = label(b);
+        m.set(`${bucket}\u0001${d}`, [bucket, ...a.dims, imp, clk]);
       }
     }
   }
