@@ -1,3 +1,4 @@
+import { constants as fsConstants } from 'node:fs';
 import { mkdir, open, readFile, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CanonicalEvent } from '../events/event.js';
@@ -29,6 +30,13 @@ interface Waiter {
 }
 
 const READ_CHUNK = 4 * 1024 * 1024;
+/**
+ * The segment being appended to is opened with O_DSYNC where the platform has it: a write
+ * returns once its data is on disk, so a group commit costs one system call (and one trip
+ * through libuv's thread pool) instead of a write and an fdatasync. Elsewhere: fdatasync.
+ */
+const DSYNC = fsConstants.O_DSYNC ?? 0;
+const APPEND_FLAGS = fsConstants.O_RDWR | DSYNC;
 const CHECKPOINT_NAME = 'embedded';
 
 /**
@@ -46,7 +54,7 @@ export async function createEmbeddedLog(opts: EmbeddedLogOptions, log: Logger): 
     await fsyncDir(opts.dir);
   }
   const activeBase = segments[segments.length - 1]!;
-  const active = await openSegment(opts.dir, activeBase, 'r+');
+  const active = await openSegment(opts.dir, activeBase, APPEND_FLAGS);
   const { validBytes } = await scanSegment(active);
   const { size } = await active.stat();
   if (size > validBytes) {
@@ -133,7 +141,9 @@ class EmbeddedLog implements Transport {
           );
           written += bytesWritten;
         }
-        await this.active.datasync();
+        if (DSYNC === 0) {
+          await this.active.datasync();
+        }
       } catch (err) {
         this.log.error({ err }, 'event log write failed');
         for (const w of waiters) {
@@ -163,7 +173,11 @@ class EmbeddedLog implements Transport {
   }
 
   private async roll(): Promise<void> {
-    const next = await openSegment(this.opts.dir, this.end, 'w+');
+    const next = await openSegment(
+      this.opts.dir,
+      this.end,
+      APPEND_FLAGS | fsConstants.O_CREAT | fsConstants.O_TRUNC,
+    );
     await fsyncDir(this.opts.dir);
     const prev = this.active;
     this.segments.push(this.end);

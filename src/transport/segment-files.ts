@@ -96,7 +96,11 @@ export async function scanSegment(
   return { validBytes: pos, events };
 }
 
-export async function openSegment(dir: string, base: number, flags: string): Promise<FileHandle> {
+export async function openSegment(
+  dir: string,
+  base: number,
+  flags: string | number,
+): Promise<FileHandle> {
   return open(join(dir, segmentName(base)), flags);
 }
 
