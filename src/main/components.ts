@@ -14,7 +14,12 @@ export async function openDb(config: Config): Promise<Db> {
   if (config.db.url) {
     return createPgDb({ url: config.db.url, poolSize: config.db.poolSize });
   }
-  return createPgliteDb({ dataDir: config.db.dataDir });
+  // Asynchronous commits only when the embedded log holds each batch until a synchronous
+  // commit covers it; Redis and Kafka forget a batch once it is acknowledged.
+  return createPgliteDb({
+    dataDir: config.db.dataDir,
+    asyncCommit: config.transport.kind === 'embedded',
+  });
 }
 
 export async function openTransport(config: Config, log: Logger): Promise<Transport> {

@@ -17,11 +17,20 @@ class DbError extends Error {
   }
 }
 
-/** Embedded PostgreSQL under `dataDir`, run in a worker thread (see pglite-worker.ts). */
-export async function createPgliteDb(opts: { dataDir: string }): Promise<Db> {
+/**
+ * Embedded PostgreSQL under `dataDir`, run in a worker thread (see pglite-worker.ts).
+ * `asyncCommit`: commit without waiting for the WAL flush. Only safe when the log keeps every
+ * batch until a later synchronous commit covers it (the embedded log's `release`); a broker
+ * that forgets a batch once it is acknowledged needs durable commits.
+ */
+export async function createPgliteDb(opts: {
+  dataDir: string;
+  asyncCommit?: boolean;
+}): Promise<Db> {
   await mkdir(opts.dataDir, { recursive: true });
   const worker = spawnWorker(new URL('./pglite-worker.ts', import.meta.url), {
     dataDir: opts.dataDir,
+    asyncCommit: opts.asyncCommit ?? false,
   });
   const pending = new Map<number, Pending>();
   let nextId = 1;

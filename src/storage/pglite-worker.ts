@@ -22,9 +22,9 @@ interface OpenTx {
 }
 
 const port = parentPort!;
-const { dataDir } = workerData as { dataDir: string };
+const { dataDir, asyncCommit } = workerData as { dataDir: string; asyncCommit: boolean };
 const db = await PGlite.create(dataDir);
-await db.exec("SET TIME ZONE 'UTC'; SET synchronous_commit = off");
+await db.exec(`SET TIME ZONE 'UTC'; SET synchronous_commit = ${asyncCommit ? 'off' : 'on'}`);
 const txs = new Map<number, OpenTx>();
 let nextTx = 1;
 
