@@ -120,6 +120,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.TRANSPORT === 'redis' && !e.REDIS_URL) {
     throw new ConfigError('invalid TRANSPORT="redis": needs REDIS_URL (redis://host:port)');
   }
+  if (e.TRANSPORT === 'redis' && e.AGG_BATCH_MAX_WAIT_MS * 2 > e.RECLAIM_IDLE_MS) {
+    // A lingering batch holds its entries without a keep-alive: another worker would take them.
+    throw new ConfigError(
+      `invalid AGG_BATCH_MAX_WAIT_MS=${e.AGG_BATCH_MAX_WAIT_MS}: must be at most half of RECLAIM_IDLE_MS (${e.RECLAIM_IDLE_MS})`,
+    );
+  }
+  if (e.DATABASE_URL && e.AGG_CONCURRENCY >= e.DB_POOL_SIZE) {
+    throw new ConfigError(
+      `invalid AGG_CONCURRENCY=${e.AGG_CONCURRENCY}: must be below DB_POOL_SIZE (${e.DB_POOL_SIZE}), which reports share`,
+    );
+  }
   return Object.freeze({
     http: {
       port: e.PORT,

@@ -47,8 +47,9 @@ export async function runKafkaConsumer(
       heartbeatInterval: Math.min(HEARTBEAT_MS, Math.floor(d.sessionTimeoutMs / 3)),
       // Batching by age as well as size: the broker answers a fetch once about a batch of
       // events (~100 bytes each) is there, or after maxWaitMs (at most a second: stop latency).
-      minBytes: Math.min(1024 * 1024, limits.maxEvents * 100),
-      maxWaitTimeInMs: Math.min(1000, Math.max(1, limits.maxWaitMs || 1000)),
+      // Without a wait, a fetch returns as soon as anything is there.
+      minBytes: limits.maxWaitMs > 0 ? Math.min(1024 * 1024, limits.maxEvents * 100) : 1,
+      maxWaitTimeInMs: limits.maxWaitMs > 0 ? Math.min(1000, limits.maxWaitMs) : 1000,
       // We restart the member ourselves (below), with our backoff and logging.
       retry: {
         retries: 5,
@@ -91,7 +92,7 @@ export async function runKafkaConsumer(
         );
       }
     }
-    // Stops fetching, waits for the batch in hand, leaves the group.
+    // Stops fetching, waits for the batches in hand, leaves the group.
     await disconnect(consumer);
     if (!signal.aborted) {
       await sleep(backoff, signal);

@@ -79,6 +79,9 @@ export class RedisStreamConsumer {
           groupReady = true;
         }
         await this.freeSlot();
+        if (this.signal.aborted) {
+          return; // read nothing more only to release it
+        }
         let entries: Entry[] = [];
         if (Date.now() - lastReclaim >= this.reclaimEveryMs) {
           entries = await this.reclaim();
@@ -167,8 +170,9 @@ export class RedisStreamConsumer {
     }
   }
 
-  private readCount(): number {
-    return Math.max(1, Math.min(1000, Math.floor(this.limits.maxEvents / this.avgEventsPerEntry)));
+  /** How many entries hold about `events` events (a batch by default). */
+  private readCount(events = this.limits.maxEvents): number {
+    return Math.max(1, Math.min(1000, Math.floor(events / this.avgEventsPerEntry)));
   }
 
   /**
@@ -203,10 +207,9 @@ export class RedisStreamConsumer {
    * New entries; blocks at most a second (also the stop latency), less when reclaims are due
    * sooner; `block` false: only what is there now.
    */
-  private async read(block = true): Promise<Entry[]> {
+  private async read(block = true, count = this.readCount()): Promise<Entry[]> {
     const { reader, stream, group, consumer } = this.d;
     const ms = Math.min(1000, this.reclaimEveryMs);
-    const count = this.readCount();
     const reply = await reader.sendCommand<[string, RawEntry[]][] | null>([
       'XREADGROUP',
       'GROUP',
@@ -226,8 +229,8 @@ export class RedisStreamConsumer {
 
   /**
    * Batching by age as well as size: when a read emptied the stream and returned less than a
-   * batch, waits up to `maxWaitMs` and reads once more, so light load makes fewer, larger
-   * transactions (under a backlog, reads are full and nothing waits).
+   * batch, waits `maxWaitMs` and reads once more (at most the rest of a batch), so light load
+   * makes fewer, larger transactions (under a backlog, reads are full and nothing waits).
    */
   private async topUp(entries: Entry[]): Promise<Entry[]> {
     const { maxEvents, maxWaitMs } = this.limits;
@@ -239,7 +242,13 @@ export class RedisStreamConsumer {
     if (this.signal.aborted) {
       return entries; // handed out (and released) by deliver
     }
-    return entries.concat(await this.read(false));
+    try {
+      return entries.concat(await this.read(false, this.readCount(maxEvents - events)));
+    } catch (err) {
+      // Read but not handed out: let them be taken again at once, not after the idle timeout.
+      await this.release(entries.map((e) => e.id));
+      throw err;
+    }
   }
 
   private parse(raw: RawEntry[]): Entry[] {
@@ -294,7 +303,11 @@ export class RedisStreamConsumer {
     return true;
   }
 
-  /** Entries are read only when a batch can start: read ones wait without a keep-alive. */
+  /**
+   * Reads wait for a free slot, so entries are held without a keep-alive only while a batch
+   * lingers (`maxWaitMs`, kept well below the reclaim timeout by the configuration) or, when a
+   * read returned more than one batch, while the rest waits here for a slot.
+   */
   private async freeSlot(): Promise<void> {
     while (this.inFlight.size >= this.limits.concurrency) {
       await Promise.race(this.inFlight);
