@@ -39,8 +39,13 @@ const KNOWN = new Set<string>([
 ]);
 const UA_MAX = 512;
 
-// PostgreSQL text cannot hold NUL; refusing it here keeps a poison event out of the log.
+// PostgreSQL text cannot hold NUL; refusing it here keeps a poison event out of the log. The
+// other control characters are refused too: no identifier, path or URL holds one, and the
+// aggregator joins keys with one. A lone surrogate would be stored as U+FFFD, so the id the
+// database holds would not be the id the aggregator knows.
 const hasNul = (s: string) => s.includes('\u0000');
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function checkString(
   raw: Record<string, unknown>,
@@ -61,8 +66,12 @@ function checkString(
     errors.push({ index, field, message: `must be 1 to ${max} characters long` });
     return undefined;
   }
-  if (hasNul(v)) {
-    errors.push({ index, field, message: 'must not contain NUL characters' });
+  if (CONTROL.test(v)) {
+    errors.push({ index, field, message: 'must not contain control characters' });
+    return undefined;
+  }
+  if (LONE_SURROGATE.test(v)) {
+    errors.push({ index, field, message: 'must be well-formed Unicode (a lone surrogate)' });
     return undefined;
   }
   return v;

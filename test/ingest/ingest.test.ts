@@ -84,6 +84,8 @@ describe('POST /v1/events refuses', () => {
       ev({ props: { big: 'x'.repeat(5000) } }),
       ev({ user_id: 'nul\u0000byte' }),
       'not an object',
+      ev({ site_id: 'join\u0001key' }),
+      ev({ event_id: 'lone-\ud800' }),
     ]);
     expect(r.status).toBe(400);
     expect(r.body.error.code).toBe('INVALID_EVENT');
@@ -103,6 +105,13 @@ describe('POST /v1/events refuses', () => {
       '9:props',
       '10:user_id',
       '11:',
+      '12:site_id',
+      '13:event_id',
+    ]);
+    const messages = r.body.error.details.map((d: { message: string }) => d.message);
+    expect(messages.slice(-2)).toEqual([
+      'must not contain control characters',
+      'must be well-formed Unicode (a lone surrogate)',
     ]);
   });
 
