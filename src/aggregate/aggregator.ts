@@ -39,7 +39,7 @@ export interface AggregatorStats {
 
 export interface Aggregator {
   start(): Promise<void>;
-  /** Stops after the batch in hand; with `drain`, first waits until the log is empty (or the deadline). */
+  /** Stops after the batches in hand; with `drain`, first waits until the log is empty (or the deadline). */
   stop(opts?: { drainUntil?: number }): Promise<void>;
   stats(): AggregatorStats;
 }
@@ -47,8 +47,8 @@ export interface Aggregator {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * consume → drop in-batch duplicates → insert event ids (ON CONFLICT DO NOTHING RETURNING) →
- * roll up only the new events → one transaction with the checkpoint → then the log acks.
+ * consume → drop in-batch duplicates → insert event ids (ON CONFLICT DO NOTHING) → roll up only
+ * the new events → one transaction with the checkpoint → then the log acks.
  */
 export function createAggregator(
   deps: { db: Db; transport: Transport; log: Logger },
@@ -158,6 +158,9 @@ export function createAggregator(
         return;
       } catch (err) {
         stats.lastError = (err as Error).message;
+        // The database may come back from a failover or a restore without rows this process
+        // saw committed: forget which user rows are stored rather than trust it.
+        knownUsers.clear();
         if (stopping) {
           throw err;
         }

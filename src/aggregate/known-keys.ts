@@ -29,6 +29,11 @@ export class KnownKeys {
     this.young.add(key);
   }
 
+  clear(): void {
+    this.young = new Set();
+    this.old = new Set();
+  }
+
   get size(): number {
     return this.young.size + this.old.size;
   }

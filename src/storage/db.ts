@@ -18,6 +18,12 @@ export interface Db extends Queryable {
 }
 
 const RETRIABLE_CLASSES = ['08', '40', '53', '57', '58'];
+/**
+ * Undefined column, table or function: our own SQL against a schema of another version (a
+ * worker not yet upgraded while a newer process migrated). Not the event's fault: waiting for
+ * the upgrade beats dead-lettering every event.
+ */
+const RETRIABLE_CODES = ['42703', '42P01', '42883'];
 
 /**
  * Whether a storage error is worth retrying: connection loss, serialization failures,
@@ -26,7 +32,7 @@ const RETRIABLE_CLASSES = ['08', '40', '53', '57', '58'];
 export function isRetriableDbError(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) {
-    return RETRIABLE_CLASSES.includes(code.slice(0, 2));
+    return RETRIABLE_CLASSES.includes(code.slice(0, 2)) || RETRIABLE_CODES.includes(code);
   }
   return true;
 }
