@@ -84,7 +84,12 @@ export async function runTopology(
         if (opts.warmupS > 0) {
           // The paced generator opens new connections: without this, its first half second
           // (connection set-up, cold code in client and server) lands in the reported tail.
-          const warm = { ...spec, phase: 'warmup', durationS: opts.warmupS, tag: `${spec.tag}w` };
+          const warm: PhaseSpec = {
+            ...spec,
+            phase: 'warmup',
+            durationS: opts.warmupS,
+            tag: `${spec.tag}w`,
+          };
           result.phases.push((await runPhase(target, warm, progress)).result);
         }
         result.phases.push((await runPhase(target, spec, progress)).result);

@@ -31,17 +31,20 @@ interface Waiter {
 
 const READ_CHUNK = 4 * 1024 * 1024;
 /**
- * The segment being appended to is opened with O_DSYNC where the platform has it: a write
- * returns once its data is on disk, so a group commit costs one system call (and one trip
- * through libuv's thread pool) instead of a write and an fdatasync. Elsewhere: fdatasync.
+ * On Linux the segment being appended to is opened with O_DSYNC: a write returns once its data
+ * is on disk, so a group commit costs one system call (and one trip through libuv's thread
+ * pool) instead of a write and an fdatasync. Elsewhere, fdatasync (on macOS libuv makes it an
+ * F_FULLFSYNC, which O_DSYNC would not be).
  */
-const DSYNC = fsConstants.O_DSYNC ?? 0;
+const DSYNC = process.platform === 'linux' ? (fsConstants.O_DSYNC ?? 0) : 0;
+/** libuv splits a writev of more buffers than this (IOV_MAX); with O_DSYNC each part would sync. */
+const MAX_IOV = 1024;
 const APPEND_FLAGS = fsConstants.O_RDWR | DSYNC;
 const CHECKPOINT_NAME = 'embedded';
 
 /**
  * Append-only segment files with group commit: every publish that arrives while a flush is in
- * progress joins the next one, so many requests share one write and one fdatasync.
+ * progress joins the next one, so many requests share one durable write.
  * Replays from the consumer's committed position after a crash; consumed segments are deleted.
  */
 export async function createEmbeddedLog(opts: EmbeddedLogOptions, log: Logger): Promise<Transport> {
@@ -136,7 +139,9 @@ class EmbeddedLog implements Transport {
         let written = 0;
         while (written < bytes) {
           const { bytesWritten } = await this.active.writev(
-            written === 0 ? bufs : [Buffer.concat(bufs).subarray(written)],
+            written === 0 && bufs.length <= MAX_IOV
+              ? bufs
+              : [Buffer.concat(bufs).subarray(written)],
             at + written,
           );
           written += bytesWritten;
