@@ -1,10 +1,12 @@
-import { mkdtempSync, readdirSync, rmSync, statSync, appendFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import type { CanonicalEvent } from '../events/event.js';
 import { createEmbeddedLog, type EmbeddedLogOptions } from './embedded-log.js';
+import { scanSegment } from './segment-files.js';
 import type { Batch, Transport } from './transport.js';
 
 const log = pino({ level: 'silent' });
@@ -19,6 +21,10 @@ afterEach(() => {
     rmSync(d, { recursive: true, force: true });
   }
 });
+const segmentFiles = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.log'))
+    .sort();
 const opts = (dir: string, o: Partial<EmbeddedLogOptions> = {}): EmbeddedLogOptions => ({
   dir,
   segmentBytes: 16 * 1024,
@@ -89,17 +95,45 @@ describe('embedded log', () => {
     let t = await createEmbeddedLog(opts(dir), log);
     await t.publish([ev('kept')]);
     await t.close();
-    const seg = join(
-      dir,
-      readdirSync(dir).find((f) => f.endsWith('.log'))!,
-    );
-    const size = statSync(seg).size;
-    appendFileSync(seg, Buffer.from([200, 0, 0, 0, 1, 2, 3, 4, 1, 0, 0, 0, 123])); // header of a record never finished
+    // The record never finished lands right after the durable end of the active segment,
+    // whether that segment was zero-filled ahead or is appended to.
+    const seg = join(dir, segmentFiles(dir).at(-1)!);
+    const fh = await open(seg, 'r+');
+    const { validBytes } = await scanSegment(fh);
+    await fh.write(Buffer.from([200, 0, 0, 0, 1, 2, 3, 4, 1, 0, 0, 0, 123]), 0, 13, validBytes);
+    await fh.close();
     t = await createEmbeddedLog(opts(dir), log);
-    expect(statSync(seg).size).toBe(size);
+    expect(statSync(seg).size).toBe(validBytes);
     await t.publish([ev('after')]);
     const { got } = await take(t, 2);
     expect(got.map((e) => e.event_id)).toEqual(['kept', 'after']);
+    await t.close();
+  });
+
+  it('appends into zero-filled segments made ahead, and keeps their zeros on reopen', async () => {
+    const dir = newDir();
+    let t = await createEmbeddedLog(opts(dir), log);
+    let n = 0;
+    // The spare is zero-filled in the background; the log rolls onto it once it is ready.
+    await vi.waitFor(
+      async () => {
+        await t.publish([ev(`z${n++}`)]);
+        const last = segmentFiles(dir).at(-1)!;
+        expect(segmentFiles(dir).length).toBeGreaterThan(1);
+        expect(statSync(join(dir, last)).size).toBe(16 * 1024);
+      },
+      { timeout: 5000, interval: 20 },
+    );
+    await t.publish([ev(`z${n++}`)]);
+    const last = join(dir, segmentFiles(dir).at(-1)!);
+    expect(statSync(last).size).toBe(16 * 1024); // written into, not extended
+    await t.close();
+    expect(readdirSync(dir)).not.toContain('spare.tmp');
+    t = await createEmbeddedLog(opts(dir), log);
+    expect(statSync(last).size).toBe(16 * 1024); // zeros are not a torn write
+    await t.publish([ev(`z${n++}`)]);
+    const { got } = await take(t, n);
+    expect(got.map((e) => e.event_id)).toEqual(Array.from({ length: n }, (_, i) => `z${i}`));
     await t.close();
   });
 

@@ -1,5 +1,14 @@
 import { constants as fsConstants } from 'node:fs';
-import { mkdir, open, readFile, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import {
+  mkdir,
+  open,
+  readFile,
+  rename,
+  rm,
+  unlink,
+  writeFile,
+  type FileHandle,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CanonicalEvent } from '../events/event.js';
 import { logUnavailable } from '../errors.js';
@@ -41,6 +50,15 @@ const DSYNC = process.platform === 'linux' ? (fsConstants.O_DSYNC ?? 0) : 0;
 const MAX_IOV = 1024;
 const APPEND_FLAGS = fsConstants.O_RDWR | DSYNC;
 const CHECKPOINT_NAME = 'embedded';
+/**
+ * The next segment, made ahead of time: zero-filled to its full size and synced, then renamed
+ * into place when the log rolls. A durable write that overwrites allocated blocks of a file
+ * whose size does not change needs no file-system journal commit, so it does not queue behind
+ * the database's writes (measured here with a concurrent fsync-ing writer: p99 0.7 ms instead
+ * of 2.1–2.6 ms per write). Zeros read as the end of the log: a zero header is never valid.
+ */
+const SPARE = 'spare.tmp';
+const ZERO_CHUNK = 1024 * 1024;
 
 /**
  * Append-only segment files with group commit: every publish that arrives while a flush is in
@@ -56,19 +74,39 @@ export async function createEmbeddedLog(opts: EmbeddedLogOptions, log: Logger): 
     await (await openSegment(opts.dir, 0, 'a')).close();
     await fsyncDir(opts.dir);
   }
+  await rm(join(opts.dir, SPARE), { force: true });
   const activeBase = segments[segments.length - 1]!;
   const active = await openSegment(opts.dir, activeBase, APPEND_FLAGS);
   const { validBytes } = await scanSegment(active);
   const { size } = await active.stat();
+  let preallocated = false;
   if (size > validBytes) {
-    log.warn(
-      { segment: segmentName(activeBase), dropped: size - validBytes },
-      'truncating a torn write at the log tail',
-    );
-    await active.truncate(validBytes);
-    await active.datasync();
+    if (await zerosFrom(active, validBytes, size)) {
+      preallocated = true; // the rest of a preallocated segment, not a torn write
+    } else {
+      log.warn(
+        { segment: segmentName(activeBase), dropped: size - validBytes },
+        'truncating a torn write at the log tail',
+      );
+      await active.truncate(validBytes);
+      await active.datasync();
+    }
   }
-  return new EmbeddedLog(opts, log, segments, active, activeBase + validBytes);
+  return new EmbeddedLog(opts, log, segments, active, activeBase + validBytes, preallocated);
+}
+
+/** Whether bytes [from, to) of the file are all zero. */
+async function zerosFrom(fh: FileHandle, from: number, to: number): Promise<boolean> {
+  const zeros = Buffer.alloc(ZERO_CHUNK);
+  const buf = Buffer.allocUnsafe(ZERO_CHUNK);
+  for (let pos = from; pos < to; pos += ZERO_CHUNK) {
+    const n = Math.min(ZERO_CHUNK, to - pos);
+    const { bytesRead } = await fh.read(buf, 0, n, pos);
+    if (bytesRead < n || !buf.subarray(0, n).equals(zeros.subarray(0, n))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 class EmbeddedLog implements Transport {
@@ -89,6 +127,10 @@ class EmbeddedLog implements Transport {
   private consuming: Promise<void> | undefined;
   private readHandle: { base: number; fh: FileHandle } | undefined;
   private release: (() => Promise<void>) | undefined;
+  /** Whether the segment being appended to was zero-filled ahead (writes overwrite, not extend). */
+  private activePreallocated: boolean;
+  private spareReady = false;
+  private preparing: Promise<void> | undefined;
 
   constructor(
     private readonly opts: EmbeddedLogOptions,
@@ -96,9 +138,40 @@ class EmbeddedLog implements Transport {
     private readonly segments: number[],
     private active: FileHandle,
     end: number,
+    preallocated: boolean,
   ) {
     this.end = end;
     this.consumerPos = segments[0]!;
+    this.activePreallocated = preallocated;
+    this.prepareSpare();
+  }
+
+  /** Zero-fills the spare segment in the background (one at a time). */
+  private prepareSpare(): void {
+    if (this.preparing || this.spareReady || this.closed) {
+      return;
+    }
+    this.preparing = (async () => {
+      const fh = await open(join(this.opts.dir, SPARE), 'w');
+      try {
+        const zeros = Buffer.alloc(Math.min(ZERO_CHUNK, this.opts.segmentBytes));
+        for (let pos = 0; pos < this.opts.segmentBytes && !this.closed; pos += zeros.length) {
+          const n = Math.min(zeros.length, this.opts.segmentBytes - pos);
+          await fh.write(zeros, 0, n, pos);
+        }
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      this.spareReady = !this.closed;
+    })()
+      .catch((err: unknown) =>
+        // Not fatal: the log rolls to a plain file and appends extend it.
+        this.log.warn({ err }, 'could not prepare the next log segment'),
+      )
+      .finally(() => {
+        this.preparing = undefined;
+      });
   }
 
   publish(events: CanonicalEvent[]): Promise<void> {
@@ -166,7 +239,11 @@ class EmbeddedLog implements Transport {
         w.resolve();
       }
       this.dataArrived?.();
-      if (this.end - this.activeBase() >= this.opts.segmentBytes) {
+      // Also roll early onto a ready spare when appending to a plain file (a new log).
+      if (
+        this.end - this.activeBase() >= this.opts.segmentBytes ||
+        (!this.activePreallocated && this.spareReady)
+      ) {
         await this.roll();
       }
     }
@@ -178,15 +255,22 @@ class EmbeddedLog implements Transport {
   }
 
   private async roll(): Promise<void> {
+    const preallocated = this.spareReady;
+    this.spareReady = false;
+    if (preallocated) {
+      await rename(join(this.opts.dir, SPARE), join(this.opts.dir, segmentName(this.end)));
+    }
     const next = await openSegment(
       this.opts.dir,
       this.end,
-      APPEND_FLAGS | fsConstants.O_CREAT | fsConstants.O_TRUNC,
+      preallocated ? APPEND_FLAGS : APPEND_FLAGS | fsConstants.O_CREAT | fsConstants.O_TRUNC,
     );
     await fsyncDir(this.opts.dir);
     const prev = this.active;
     this.segments.push(this.end);
     this.active = next;
+    this.activePreallocated = preallocated;
+    this.prepareSpare();
     await prev.close();
   }
 
@@ -382,6 +466,8 @@ class EmbeddedLog implements Transport {
     await this.flushing;
     this.closed = true;
     await this.stopConsuming();
+    await this.preparing;
+    await rm(join(this.opts.dir, SPARE), { force: true });
     await this.active.close();
     await rm(join(this.opts.dir, 'LOCK'), { force: true });
   }
