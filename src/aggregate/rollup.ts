@@ -109,12 +109,12 @@ interface AdCounts {
   days: Map<string, [number, number]>;
 }
 
-const bump = (m: Map<string, [number, number]>, k: string, i: 0 | 1, by = 1): void => {
+const bump = (m: Map<string, [number, number]>, k: string, i: 0 | 1): void => {
   const c = m.get(k);
   if (c) {
-    c[i] += by;
+    c[i]++;
   } else {
-    m.set(k, i === 0 ? [by, 0] : [0, by]);
+    m.set(k, i === 0 ? [1, 0] : [0, 1]);
   }
 };
 

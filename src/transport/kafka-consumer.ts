@@ -2,7 +2,7 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { CanonicalEvent } from '../events/event.js';
 import type { Logger } from '../logger.js';
 import { chunkBy, sleep } from './group-commit.js';
-import type { Batch } from './transport.js';
+import type { Batch, BatchLimits } from './transport.js';
 
 export interface KafkaConsumerDeps {
   kafka: Kafka;
@@ -34,7 +34,7 @@ const HEARTBEAT_MS = 3000;
 export async function runKafkaConsumer(
   d: KafkaConsumerDeps,
   handler: (batch: Batch) => Promise<void>,
-  limits: { maxEvents: number; concurrency: number; maxWaitMs: number },
+  limits: BatchLimits,
   signal: AbortSignal,
 ): Promise<void> {
   const { maxEvents } = limits;

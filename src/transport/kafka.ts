@@ -6,7 +6,13 @@ import { chunkBy, GroupCommit, sleep, withTimeout } from './group-commit.js';
 import { KafkaAdmin } from './kafka-admin.js';
 import { runKafkaConsumer } from './kafka-consumer.js';
 import { hashKey, partitionKey } from './partition-key.js';
-import type { Batch, ConsumeOptions, LogStats, Transport } from './transport.js';
+import {
+  batchLimits,
+  type Batch,
+  type ConsumeOptions,
+  type LogStats,
+  type Transport,
+} from './transport.js';
 
 export interface KafkaOptions {
   brokers: string[];
@@ -279,11 +285,7 @@ class KafkaTransport implements Transport {
         log: this.log,
       },
       handler,
-      {
-        maxEvents: opts.maxBatchEvents,
-        concurrency: opts.concurrency ?? 1,
-        maxWaitMs: opts.maxWaitMs ?? 0,
-      },
+      batchLimits(opts),
       stop.signal,
     );
     try {

@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js';
 import { chunkBy, sleep } from './group-commit.js';
 import type { RedisClient } from './redis-client.js';
 import { TRIM_SCRIPT } from './redis-stream-scripts.js';
-import type { Batch } from './transport.js';
+import type { Batch, BatchLimits } from './transport.js';
 
 export interface RedisConsumerDeps {
   /** Shared client: acks, reclaims, trims. */
@@ -49,7 +49,7 @@ export class RedisStreamConsumer {
   constructor(
     private readonly d: RedisConsumerDeps,
     private readonly handler: (batch: Batch) => Promise<void>,
-    private readonly limits: { maxEvents: number; concurrency: number; maxWaitMs: number },
+    private readonly limits: BatchLimits,
     private readonly signal: AbortSignal,
   ) {
     this.reclaimEveryMs = Math.max(50, Math.floor(d.reclaimIdleMs / 2));

@@ -12,7 +12,13 @@ import {
   type RedisClient,
 } from './redis-client.js';
 import { RedisStreamConsumer } from './redis-stream-consumer.js';
-import type { Batch, ConsumeOptions, LogStats, Transport } from './transport.js';
+import {
+  batchLimits,
+  type Batch,
+  type ConsumeOptions,
+  type LogStats,
+  type Transport,
+} from './transport.js';
 
 export interface RedisStreamsOptions {
   url: string;
@@ -154,11 +160,7 @@ class RedisStreams implements Transport {
         log: this.log,
       },
       handler,
-      {
-        maxEvents: opts.maxBatchEvents,
-        concurrency: opts.concurrency ?? 1,
-        maxWaitMs: opts.maxWaitMs ?? 0,
-      },
+      batchLimits(opts),
       stop.signal,
     );
     const run = (async () => {

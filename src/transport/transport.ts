@@ -35,6 +35,19 @@ export interface ConsumeOptions {
   concurrency?: number;
 }
 
+/** What a consumer loop needs of the options: the batch size, the linger and the concurrency. */
+export interface BatchLimits {
+  maxEvents: number;
+  maxWaitMs: number;
+  concurrency: number;
+}
+
+export const batchLimits = (o: ConsumeOptions): BatchLimits => ({
+  maxEvents: o.maxBatchEvents,
+  maxWaitMs: o.maxWaitMs ?? 0,
+  concurrency: o.concurrency ?? 1,
+});
+
 export interface LogStats {
   /** Events written to the log and not yet acknowledged by the consumer (known lower bound). */
   waiting: number;
