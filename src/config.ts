@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseDate, parseTimestamp } from './events/time.js';
 
 /**
  * The only reader of process.env. Parsed once at start-up; a bad value stops start-up with one
@@ -43,6 +44,21 @@ const EnvSchema = z.object({
   MAX_EVENTS_PER_REQUEST: int(1, 100_000).default(1000),
   DEDUP_WINDOW_DAYS: int(1, 365).default(7),
   MAX_FUTURE_MS: int(0, 7 * 24 * 3600 * 1000).default(3600 * 1000),
+  /** The oldest event time accepted: a date or an ISO-8601 timestamp with Z or an offset. */
+  MIN_EVENT_TS: z
+    .string()
+    .default('2000-01-01')
+    .transform((v, ctx) => {
+      const ms = parseDate(v) ?? parseTimestamp(v);
+      if (ms === undefined || ms <= 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be a date (YYYY-MM-DD) or an ISO-8601 timestamp after 1970-01-01',
+        });
+        return z.NEVER;
+      }
+      return ms;
+    }),
   AGG_BATCH_MAX_EVENTS: int(1, 100_000).default(5000),
   AGG_BATCH_MAX_WAIT_MS: int(0, 10_000).default(100),
   AGG_CONCURRENCY: int(1, 16).default(2),
@@ -66,7 +82,7 @@ export interface Config {
   };
   readonly ingest: {
     maxEventsPerRequest: number;
-    dedupWindowMs: number;
+    minTsMs: number;
     maxFutureMs: number;
     visitorSalt: string | undefined;
   };
@@ -140,7 +156,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     ingest: {
       maxEventsPerRequest: e.MAX_EVENTS_PER_REQUEST,
-      dedupWindowMs,
+      minTsMs: e.MIN_EVENT_TS,
       maxFutureMs: e.MAX_FUTURE_MS,
       visitorSalt: e.VISITOR_SALT,
     },

@@ -3,6 +3,8 @@ export interface FieldError {
   index?: number;
   field: string;
   message: string;
+  /** The drop-ledger reason when it is not `invalid` (for example `too_old`); not sent. */
+  reason?: string;
 }
 
 export class AppError extends Error {

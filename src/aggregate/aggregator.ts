@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { CanonicalEvent } from '../events/event.js';
 import type { Logger } from '../logger.js';
 import { isRetriableDbError, type Db } from '../storage/db.js';
@@ -6,11 +7,18 @@ import {
   addDeadLetters,
   addDrops,
   applyRollups,
-  insertEventIds,
   loadCheckpoint,
-  purgeEventIds,
   saveCheckpoint,
 } from './apply.repo.js';
+import {
+  dropGenerationsBefore,
+  generationOf,
+  horizon,
+  insertEventIds,
+  removeHorizon,
+  rotateGeneration,
+  writeHorizon,
+} from './dedup.repo.js';
 import { KnownKeys } from './known-keys.js';
 import { unstorableReason } from './storable.js';
 
@@ -21,8 +29,10 @@ export interface AggregatorOptions {
   /** Batches applied at once, each in its own transaction (Redis Streams, Kafka partitions). */
   concurrency?: number;
   dedupWindowMs: number;
-  /** How often old dedup rows are purged. */
+  /** How often the dedup generation is rotated, this worker's horizon written and old generations dropped. */
   purgeEveryMs?: number;
+  /** The clock that decides generations and horizons (tests move it). */
+  clock?: () => number;
   /** How many committed (site, day, user) keys to remember per generation (two are kept). */
   knownUsers?: number;
 }
@@ -31,7 +41,6 @@ export interface AggregatorStats {
   batches: number;
   counted: number;
   duplicates: number;
-  late: number;
   deadLettered: number;
   lastBatchAt: number | undefined;
   lastError: string | undefined;
@@ -41,6 +50,8 @@ export interface Aggregator {
   start(): Promise<void>;
   /** Stops after the batches in hand; with `drain`, first waits until the log is empty (or the deadline). */
   stop(opts?: { drainUntil?: number }): Promise<void>;
+  /** Runs the dedup maintenance now (it also runs every `purgeEveryMs`). */
+  maintain(): Promise<void>;
   stats(): AggregatorStats;
 }
 
@@ -60,7 +71,6 @@ export function createAggregator(
     batches: 0,
     counted: 0,
     duplicates: 0,
-    late: 0,
     deadLettered: 0,
     lastBatchAt: undefined,
     lastError: undefined,
@@ -68,6 +78,10 @@ export function createAggregator(
   let stopping = false;
   let consuming: Promise<void> | undefined;
   let purgeTimer: NodeJS.Timeout | undefined;
+  const clock = opts.clock ?? Date.now;
+  const workerId = randomUUID();
+  const inHand = new Map<Batch, number>();
+  let appliedLow = Infinity;
   // Most events come from a user already counted that day: skip re-sending those rows.
   const knownUsers = new KnownKeys(opts.knownUsers ?? 100_000);
 
@@ -81,16 +95,12 @@ export function createAggregator(
     const fresh: CanonicalEvent[] = [];
     const dead: { event: unknown; reason: string }[] = [];
     let duplicates = 0;
-    let late = 0;
     for (const e of events) {
       const reason = unstorableReason(e);
       if (reason !== undefined) {
         dead.push({ event: e, reason });
       } else if (seen.has(e.event_id)) {
         duplicates++;
-      } else if (e.ts < now - opts.dedupWindowMs) {
-        // Its dedup row may already be purged: counting it could count it twice.
-        late++;
       } else {
         seen.add(e.event_id);
         fresh.push(e);
@@ -98,11 +108,12 @@ export function createAggregator(
     }
     let usersWritten: string[] = [];
     const counted = await db.transaction(async (tx) => {
-      const newEvents = fresh.length > 0 ? await insertEventIds(tx, fresh) : [];
+      // First: it takes the dedup generation's share lock.
+      const newEvents = fresh.length > 0 ? await insertEventIds(tx, fresh, opts.dedupWindowMs) : [];
       duplicates += fresh.length - newEvents.length;
       usersWritten = await applyRollups(tx, newEvents, knownUsers);
       await addDeadLetters(tx, dead);
-      await addDrops(tx, now, { duplicate: duplicates, late, dead_letter: dead.length });
+      await addDrops(tx, now, { duplicate: duplicates, dead_letter: dead.length });
       if (checkpoint) {
         await saveCheckpoint(tx, checkpoint.name, checkpoint.position);
       }
@@ -113,7 +124,6 @@ export function createAggregator(
     }
     stats.counted += counted;
     stats.duplicates += duplicates;
-    stats.late += late;
     stats.deadLettered += dead.length;
   }
 
@@ -149,9 +159,13 @@ export function createAggregator(
 
   async function handle(batch: Batch): Promise<void> {
     let delay = 100;
+    const low = oldestArrival(batch.events);
+    inHand.set(batch, low);
     for (;;) {
       try {
         await applyIsolating(batch.events, batch.checkpoint);
+        inHand.delete(batch);
+        appliedLow = Math.min(appliedLow, low);
         stats.batches++;
         stats.lastBatchAt = Date.now();
         stats.lastError = undefined;
@@ -162,6 +176,7 @@ export function createAggregator(
         // saw committed: forget which user rows are stored rather than trust it.
         knownUsers.clear();
         if (stopping) {
+          inHand.delete(batch);
           throw err;
         }
         log.error(
@@ -174,14 +189,54 @@ export function createAggregator(
     }
   }
 
-  async function purge(): Promise<void> {
+  /**
+   * Where this worker stands in the log: the oldest arrival among the batches it holds or has
+   * applied since the last call; now when it holds nothing and the log is empty; undefined when
+   * it has not yet read anything of a backlog (say nothing rather than guess).
+   */
+  function standing(now: number): number | undefined {
+    let low = appliedLow;
+    for (const l of inHand.values()) {
+      low = Math.min(low, l);
+    }
+    appliedLow = Infinity;
+    if (low !== Infinity) {
+      return low;
+    }
+    return pendingIn(transport) ? undefined : now;
+  }
+
+  /**
+   * Keeps the dedup table's generations: writes into today's, and drops, whole, each one whose
+   * rows can no longer match an event still to come. A row written in generation g arrived
+   * before the end of g; a copy arriving later than the window after that is a new event; and
+   * no live worker holds anything older than the horizon. So g goes once
+   * end(g) + window + slack < horizon: an event waiting in the log keeps its generations.
+   */
+  async function maintainDedup(rotateOnly = false): Promise<void> {
     try {
-      const n = await purgeEventIds(db, Date.now() - opts.dedupWindowMs - 3_600_000);
-      if (n > 0) {
-        log.info({ purged: n }, 'purged dedup rows older than the window');
+      const now = clock();
+      await rotateGeneration(db, generationOf(now));
+      if (rotateOnly) {
+        return;
+      }
+      const here = standing(now);
+      if (here !== undefined) {
+        await writeHorizon(db, workerId, here);
+      }
+      const low = await horizon(db, HORIZON_LIVE_MS);
+      if (low === undefined) {
+        return;
+      }
+      const dropped = await dropGenerationsBefore(
+        db,
+        generationOf(Math.min(low, now) - opts.dedupWindowMs - HORIZON_SLACK_MS),
+      );
+      if (dropped.length > 0) {
+        log.info({ generations: dropped }, 'dropped dedup generations past the window');
       }
     } catch (err) {
-      log.warn({ err }, 'dedup purge failed; will retry');
+      log.warn({ err }, 'dedup maintenance failed; will retry');
     }
   }
 
@@ -196,8 +251,8 @@ export function createAggregator(
         release: () => flushDurably(db),
       });
       consuming.catch((err: unknown) => log.error({ err }, 'consumer stopped'));
-      void purge();
-      purgeTimer = setInterval(() => void purge(), opts.purgeEveryMs ?? 600_000);
+      await maintainDedup(true);
+      purgeTimer = setInterval(() => void maintainDedup(), opts.purgeEveryMs ?? 60_000);
       purgeTimer.unref();
     },
     async stop(o = {}) {
@@ -210,10 +265,27 @@ export function createAggregator(
       clearInterval(purgeTimer);
       await transport.stopConsuming();
       await consuming?.catch(() => undefined);
+      await removeHorizon(db, workerId).catch(() => undefined);
     },
+    maintain: () => maintainDedup(),
     stats: () => ({ ...stats }),
   };
 }
+
+/** Workers silent for this long are left out of the horizon: others take over their entries. */
+const HORIZON_LIVE_MS = 10 * 60_000;
+/** Arrival order in a log is not exact across API processes and reclaimed entries. */
+const HORIZON_SLACK_MS = 3_600_000;
+
+const oldestArrival = (events: CanonicalEvent[]) => {
+  let low = Infinity;
+  for (const e of events) {
+    if (typeof e?.received_at === 'number' && e.received_at < low) {
+      low = e.received_at;
+    }
+  }
+  return low;
+};
 
 const pendingIn = (t: Transport) => {
   const s = t.stats();

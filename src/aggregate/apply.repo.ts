@@ -2,7 +2,7 @@ import type { CanonicalEvent } from '../events/event.js';
 import { dayOf } from '../events/time.js';
 import type { Queryable } from '../storage/db.js';
 import type { KnownKeys } from './known-keys.js';
-import { computeRollups, TABLES, type Row } from './rollup.js';
+import { computeRollups, TABLES, type Deltas, type Row } from './rollup.js';
 
 const cmp = (a: Row, b: Row, n: number): number => {
   for (let i = 0; i < n; i++) {
@@ -44,38 +44,11 @@ async function upsertCounters(tx: Queryable, key: string, rows: Row[]): Promise<
   await tx.query(sql, columns(rows, cols.length));
 }
 
-/**
- * Inserts the ids of events already unique within their batch and returns the events that were
- * new (the others were counted before). The usual batches, all new or (redelivered) none new,
- * are told apart by the row count alone, without sending the ids back; only a mixed batch asks
- * which rows this transaction wrote: those whose xmin is its own transaction id.
- */
-export async function insertEventIds(
-  tx: Queryable,
-  unsorted: CanonicalEvent[],
-): Promise<CanonicalEvent[]> {
-  // In id order: two transactions inserting ids they share wait for each other in the same
-  // order, never in a cycle (no deadlock between concurrent batches or workers).
-  const events = unsorted
-    .slice()
-    .sort((a, b) => (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0));
-  const ids = events.map((e) => e.event_id);
-  const r = await tx.query(
-    '/* aggregate:dedup */ INSERT INTO event_ids (event_id, ts_ms) SELECT * FROM unnest($1::text[], $2::int8[]) ON CONFLICT DO NOTHING',
-    [ids, events.map((e) => e.ts)],
-  );
-  if (r.rowCount === events.length) {
-    return events;
+/** Adds counter deltas to every table they touch, tables in name order. */
+export async function applyDeltas(tx: Queryable, deltas: Deltas): Promise<void> {
+  for (const key of [...deltas.keys()].sort()) {
+    await upsertCounters(tx, key, [...deltas.get(key)!.values()]);
   }
-  if (r.rowCount === 0) {
-    return [];
-  }
-  const mine = await tx.query<{ event_id: string }>(
-    '/* aggregate:dedup-mixed */ SELECT event_id FROM event_ids WHERE event_id = ANY($1::text[]) AND xmin = pg_current_xact_id()::xid',
-    [ids],
-  );
-  const fresh = new Set(mine.rows.map((row) => row.event_id));
-  return events.filter((e) => fresh.has(e.event_id));
 }
 
 /**
@@ -89,9 +62,7 @@ export async function applyRollups(
   known?: KnownKeys,
 ): Promise<string[]> {
   const { deltas, users } = computeRollups(events);
-  for (const key of [...deltas.keys()].sort()) {
-    await upsertCounters(tx, key, [...deltas.get(key)!.values()]);
-  }
+  await applyDeltas(tx, deltas);
   const keys: string[] = [];
   const rows: Row[] = [];
   for (const [k, row] of users) {
@@ -161,11 +132,4 @@ export async function loadCheckpoint(db: Queryable, name: string): Promise<strin
     [name],
   );
   return r.rows[0]?.position;
-}
-
-export async function purgeEventIds(db: Queryable, olderThan: number): Promise<number> {
-  const r = await db.query('/* aggregate:purge */ DELETE FROM event_ids WHERE ts_ms < $1', [
-    olderThan,
-  ]);
-  return r.rowCount;
 }

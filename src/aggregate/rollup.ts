@@ -278,3 +278,38 @@ function toRows(siteDays: Map<string, SiteDay>, ads: Map<string, AdCounts>): Rol
   }
   return { deltas, users };
 }
+
+/** Ad counts already summed per UTC minute (seed 000 kept only these). */
+export interface AdMinuteCounts {
+  minuteMs: number;
+  dims: Record<(typeof AD_DIMENSIONS)[number], string>;
+  impressions: number;
+  clicks: number;
+}
+
+/** Pure: the ad rollup deltas (minute, hour, day) of per-minute counts. */
+export function adCountDeltas(rows: AdMinuteCounts[]): Deltas {
+  const ads = new Map<string, AdCounts>();
+  const add = (m: Map<string, [number, number]>, k: string, imp: number, clk: number) => {
+    const c = m.get(k);
+    if (c) {
+      c[0] += imp;
+      c[1] += clk;
+    } else {
+      m.set(k, [imp, clk]);
+    }
+  };
+  for (const r of rows) {
+    const dims = AD_DIMENSIONS.map((d) => r.dims[d]);
+    const d = dims.join('\u0001');
+    let a = ads.get(d);
+    if (!a) {
+      a = { dims, minutes: new Map(), hours: new Map(), days: new Map() };
+      ads.set(d, a);
+    }
+    add(a.minutes, minuteOf(r.minuteMs), r.impressions, r.clicks);
+    add(a.hours, hourOf(r.minuteMs), r.impressions, r.clicks);
+    add(a.days, dayOf(r.minuteMs), r.impressions, r.clicks);
+  }
+  return toRows(new Map(), ads).deltas;
+}

@@ -13,7 +13,7 @@ export interface CompatDeps {
   ingest: Ingest;
   db: Queryable;
   transport: { stats(): LogStats };
-  aggregator: { stats(): { counted: number; duplicates: number; late: number } };
+  aggregator: { stats(): { counted: number; duplicates: number } };
   /** The per-client-IP limit of the ingest routes; absent when RATE_LIMIT_MAX is 0. */
   rateLimit?: SeedRateLimit | undefined;
   /** JSON `{ campaign_id: account_id }` for seed 002's pixels. */

@@ -9,7 +9,7 @@ export const QUEUE_NAME = 'analytics-events';
 /** Where the figures come from: the log, the aggregator of this process, the dead-letter table. */
 export interface QueueSources {
   log(): { waiting: number; state: 'up' | 'down' };
-  aggregated(): { counted: number; duplicates: number; late: number };
+  aggregated(): { counted: number; duplicates: number };
   db: Queryable;
 }
 
@@ -27,7 +27,7 @@ export interface QueueCounts {
  * - waiting: events durable in the log and not yet aggregated (the batch in hand included);
  * - active: 0, since a batch being applied is still counted as waiting until it commits;
  * - completed: events this process's aggregator finished since it started (counted,
- *   duplicates and late events alike, as BullMQ completes a job that changed nothing);
+ *   duplicates alike, as BullMQ completes a job that changed nothing);
  * - failed: dead-lettered events (table `dead_letters`, kept until replayed, like
  *   `removeOnFail: false`);
  * - delayed: 0, Tally never schedules events for later.
@@ -44,7 +44,7 @@ export async function queueCounts(src: QueueSources): Promise<QueueCounts> {
   }
   const a = src.aggregated();
   const waiting = src.log().waiting;
-  const completed = a.counted + a.duplicates + a.late;
+  const completed = a.counted + a.duplicates;
   return { waiting, active: 0, completed, failed, delayed: 0, total: waiting + completed + failed };
 }
 

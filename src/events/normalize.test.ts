@@ -5,7 +5,7 @@ import { parseDate, parseTimestamp } from './time.js';
 const now = Date.UTC(2026, 10, 24, 12, 0, 0);
 const ctx = { now, userAgent: 'UA', ip: '203.0.113.9' };
 const opts = {
-  dedupWindowMs: 7 * 86_400_000,
+  minTsMs: Date.UTC(2000, 0, 1),
   maxFutureMs: 3_600_000,
   visitorSalt: 'salt-salt-salt-salt',
 };

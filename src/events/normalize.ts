@@ -19,7 +19,8 @@ export interface RequestContext {
 }
 
 export interface NormalizeOptions {
-  dedupWindowMs: number;
+  /** The oldest event time accepted (epoch ms): history of any age above it is counted. */
+  minTsMs: number;
   maxFutureMs: number;
   /** Secret mixed into the cookieless visitor hash; rotates daily by mixing in the date. */
   visitorSalt: string;
@@ -109,7 +110,7 @@ function parseTs(
   if (typeof v === 'number') {
     ms = Number.isInteger(v) ? v : undefined;
   } else if (typeof v === 'string') {
-    ms = /^\d{10,16}$/.test(v) ? Number(v) : parseTimestamp(v);
+    ms = /^\d{1,16}$/.test(v) ? Number(v) : parseTimestamp(v);
   }
   if (ms === undefined) {
     errors.push({
@@ -125,11 +126,12 @@ function parseTs(
       field: 'ts',
       message: `is more than ${opts.maxFutureMs} ms in the future`,
     });
-  } else if (ms < ctx.now - opts.dedupWindowMs) {
+  } else if (ms < opts.minTsMs) {
     errors.push({
       index,
       field: 'ts',
-      message: `is older than the dedup window (${opts.dedupWindowMs / 86_400_000} days)`,
+      message: `is before ${new Date(opts.minTsMs).toISOString()}, the oldest time accepted (MIN_EVENT_TS)`,
+      reason: 'too_old',
     });
   }
   return ms;

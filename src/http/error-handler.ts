@@ -51,7 +51,15 @@ export function installErrorHandler(app: FastifyInstance): void {
         error: {
           code: err.code,
           message: err.message,
-          ...(err.details ? { details: err.details } : {}),
+          ...(err.details
+            ? {
+                details: err.details.map(({ index, field, message }) => ({
+                  index,
+                  field,
+                  message,
+                })),
+              }
+            : {}),
         },
       });
     }

@@ -36,7 +36,17 @@ export function createIngest(
         }
       }
       if (errors) {
-        deps.drops.add('invalid', raw.length);
+        // Nothing of the request is accepted; each event is counted under its own reason.
+        const special = new Map<number, string>();
+        for (const e of errors) {
+          if (e.reason !== undefined && e.index !== undefined) {
+            special.set(e.index, e.reason);
+          }
+        }
+        for (const reason of special.values()) {
+          deps.drops.add(reason, 1);
+        }
+        deps.drops.add('invalid', raw.length - special.size);
         throw invalidEvents(errors);
       }
       await deps.transport.publish(events);

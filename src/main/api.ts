@@ -24,7 +24,7 @@ export interface Api {
 }
 
 /** What an aggregator-less API process reports as "completed" in seed 003's queue health. */
-const NO_AGGREGATOR = { stats: () => ({ counted: 0, duplicates: 0, late: 0 }) };
+const NO_AGGREGATOR = { stats: () => ({ counted: 0, duplicates: 0 }) };
 
 /**
  * The edge: ingest, reports, health and the seed routes, publishing to `transport`.
@@ -42,7 +42,7 @@ export async function startApi(
     { transport, drops },
     {
       maxEventsPerRequest: config.ingest.maxEventsPerRequest,
-      dedupWindowMs: config.ingest.dedupWindowMs,
+      minTsMs: config.ingest.minTsMs,
       maxFutureMs: config.ingest.maxFutureMs,
       visitorSalt: await visitorSalt(config),
     },

@@ -32,11 +32,7 @@ export async function migrate(db: Db, dir: URL = MIGRATIONS_DIR): Promise<Migrat
         continue;
       }
       const sql = await readFile(new URL(file, dir), 'utf8');
-      // Plain multi-statement SQL: split on semicolons at line ends (no functions with bodies here).
-      for (const stmt of sql
-        .split(/;\s*$/m)
-        .map((s) => s.trim())
-        .filter((s) => s.replace(/--.*$/gm, '').trim())) {
+      for (const stmt of splitStatements(sql)) {
         await tx.query(stmt);
       }
       await tx.query('INSERT INTO tally_migrations (version, name) VALUES ($1, $2)', [
@@ -48,4 +44,24 @@ export async function migrate(db: Db, dir: URL = MIGRATIONS_DIR): Promise<Migrat
     }
     return { applied, current };
   });
+}
+
+/**
+ * Plain multi-statement SQL split on semicolons at line ends, except inside a `$$` body (a
+ * `DO` block), whose statements end lines too.
+ */
+export function splitStatements(sql: string): string[] {
+  const out: string[] = [];
+  let pending = '';
+  for (const part of sql.split(/;\s*$/m)) {
+    pending = pending ? `${pending};${part}` : part;
+    if ((pending.match(/\$\$/g) ?? []).length % 2 === 0) {
+      out.push(pending.trim());
+      pending = '';
+    }
+  }
+  if (pending.trim()) {
+    out.push(pending.trim());
+  }
+  return out.filter((s) => s.replace(/--.*$/gm, '').trim());
 }

@@ -1,7 +1,7 @@
 /** Seed 000's rate limit (RATE_LIMIT_WINDOW_MS, RATE_LIMIT_MAX → 429) on the full service, over real HTTP. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, waitFor, type TestServer } from '../helpers/server.js';
-import { onDay, postJson, request } from './readme.js';
+import { postJson, request } from './readme.js';
 
 describe('seed 000 rate limit (RATE_LIMIT_WINDOW_MS, RATE_LIMIT_MAX)', () => {
   let limited: TestServer;
@@ -35,7 +35,7 @@ describe('seed 000 rate limit (RATE_LIMIT_WINDOW_MS, RATE_LIMIT_MAX)', () => {
       siteId: 's',
       eventType: 'page_view',
       path: '/',
-      timestamp: onDay('2024-11-14T10:00:00Z'),
+      timestamp: '2024-11-14T10:00:00Z',
     });
     expect(nest).toMatchObject({
       status: 429,

@@ -1,7 +1,10 @@
-/** Seed 000 (ad events, POST /events, GET /health, rate limit) through real HTTP against the full service. */
+/**
+ * Seed 000 (ad events, POST /events, GET /health) through real HTTP against the full service:
+ * the README's requests exactly as written, counted in their own minute (its ad_stats_minute).
+ */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caughtUp, startServer, type TestServer } from '../helpers/server.js';
-import { DAY, onDay, postJson, request, UUID_V7 } from './readme.js';
+import { DAY, postJson, request, TOO_FAR_AHEAD, TOO_OLD, UUID_V7, waitForDrops } from './readme.js';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -18,7 +21,35 @@ const rejected = (error: string, errors?: { field: string; message: string }[]) 
   ...(errors ? { errors } : {}),
 });
 
-describe('seed 000 README examples', () => {
+/** Seed 000's `ad_stats_minute`: per-minute rows of one ad over a range (`/v1/ads/stats`). */
+async function adMinutes(from: string, to: string, adId: string) {
+  const r = await request(
+    `${s.url}/v1/ads/stats?interval=minute&from=${from}&to=${to}&group_by=ad_id&ad_id=${adId}`,
+  );
+  expect(r.status, r.text).toBe(200);
+  return r.json.rows;
+}
+
+// The README's two requests, byte for byte: the "Example payload" and the curl `-d` body.
+const EXAMPLE_PAYLOAD = `{
+  "event_id": "0f7a4d9a-2f2e-4c6c-9d1b-7b0c9c9b3c31",
+  "type": "impression",
+  "ad_id": "1",
+  "campaign_id": "1",
+  "user_id": "1",
+  "ts": "2026-02-02T12:34:56.789Z"
+}`;
+const SEND_ONE_EVENT =
+  '{"event_id":"qssd-dsdf-sdfd-fdf-dfdc","type":"impression","ad_id":"1","ts":"2026-02-01T12:34:56.789Z"}';
+const impressionOfAd1 = (bucket: string) => ({
+  bucket,
+  group: '1',
+  impressions: 1,
+  clicks: 0,
+  ctr: 0,
+});
+
+describe('seed 000 README examples, sent as written', () => {
   it('curl http://localhost:3000/health', async () => {
     const r = await request(`${s.url}/health`);
     expect(r.status).toBe(200);
@@ -37,45 +68,88 @@ describe('seed 000 README examples', () => {
     });
   });
 
-  it('send one event → 202 {"status":"accepted","event_id":"qssd-dsdf-sdfd-fdf-dfdc"}', async () => {
-    const r = await postJson(events(), {
-      event_id: 'qssd-dsdf-sdfd-fdf-dfdc',
-      type: 'impression',
-      ad_id: '1',
-      ts: onDay('2026-02-01T12:34:56.789Z'),
-    });
+  it('send one event → 202 {"status":"accepted","event_id":"qssd-dsdf-sdfd-fdf-dfdc"}, counted in its minute of 2026-02-01', async () => {
+    const r = await postJson(events(), SEND_ONE_EVENT);
     expect(r.status).toBe(202);
     expect(r.text).toBe('{"status":"accepted","event_id":"qssd-dsdf-sdfd-fdf-dfdc"}');
+    await caughtUp(s);
+    expect(await adMinutes('2026-02-01', '2026-02-01', '1')).toEqual([
+      impressionOfAd1('2026-02-01T12:34:00.000Z'),
+    ]);
   });
 
-  it('the example payload with campaign_id and user_id', async () => {
-    const r = await postJson(events(), {
-      event_id: '0f7a4d9a-2f2e-4c6c-9d1b-7b0c9c9b3c31',
-      type: 'impression',
-      ad_id: '1',
-      campaign_id: '1',
-      user_id: '1',
-      ts: onDay('2026-02-02T12:34:56.789Z'),
-    });
+  it('the example payload → 202 {"status":"accepted","event_id":"0f7a4d9a-…"}, counted in its minute of 2026-02-02', async () => {
+    const r = await postJson(events(), EXAMPLE_PAYLOAD);
     expect(r).toMatchObject({
       status: 202,
       json: { status: 'accepted', event_id: '0f7a4d9a-2f2e-4c6c-9d1b-7b0c9c9b3c31' },
     });
+    await caughtUp(s);
+    expect(await adMinutes('2026-02-02', '2026-02-02', '1')).toEqual([
+      impressionOfAd1('2026-02-02T12:34:00.000Z'),
+    ]);
+    // Its campaign too; the other example (no campaign) groups under "".
+    const r2 = await request(
+      `${s.url}/v1/ads/stats?interval=minute&from=2026-02-01&to=2026-02-02&group_by=campaign_id&ad_id=1`,
+    );
+    expect(r2.json.rows).toEqual([
+      { ...impressionOfAd1('2026-02-01T12:34:00.000Z'), group: '' },
+      impressionOfAd1('2026-02-02T12:34:00.000Z'),
+    ]);
   });
 
-  it('the literal README date is outside the dedup window: 400, not counted', async () => {
+  it('both examples sent again: accepted, still counted once (their event_id, months later)', async () => {
+    for (const body of [SEND_ONE_EVENT, EXAMPLE_PAYLOAD]) {
+      expect((await postJson(events(), body)).status).toBe(202);
+    }
+    await caughtUp(s);
+    expect(await adMinutes('2026-02-01', '2026-02-02', '1')).toEqual([
+      impressionOfAd1('2026-02-01T12:34:00.000Z'),
+      impressionOfAd1('2026-02-02T12:34:00.000Z'),
+    ]);
+  });
+});
+
+describe('seed 000 event times: MIN_EVENT_TS (2000-01-01) up to MAX_FUTURE_MS ahead', () => {
+  it('refuses a time before the floor (as too_old) or too far ahead, in its shape; counts neither', async () => {
+    const tooOld = rejected(`ts ${TOO_OLD}`, [{ field: 'ts', message: TOO_OLD }]);
+    const ahead = rejected(`ts ${TOO_FAR_AHEAD}`, [{ field: 'ts', message: TOO_FAR_AHEAD }]);
+    const cases: [unknown, unknown][] = [
+      ['1970-01-01T00:00:00Z', tooOld],
+      [0, tooOld],
+      ['1999-12-31T23:59:59.999Z', tooOld],
+      ['9999-12-31T23:59:59Z', ahead],
+    ];
+    for (const [ts, expected] of cases) {
+      const r = await postJson(events(), { type: 'impression', ad_id: 'out-of-range', ts });
+      expect(r.status, String(ts)).toBe(400);
+      expect(r.json).toEqual(expected);
+    }
+    await waitForDrops(s.url, 'too_old', 3);
+    await caughtUp(s);
+    for (const [from, to] of [
+      ['1970-01-01', '2199-12-31'],
+      ['9999-12-31', '9999-12-31'],
+    ]) {
+      const r = await request(
+        `${s.url}/v1/ads/stats?interval=day&from=${from}&to=${to}&ad_id=out-of-range`,
+      );
+      expect(r.status, r.text).toBe(200);
+      expect(r.json.rows).toEqual([]);
+    }
+  });
+
+  it('accepts the floor itself, counted in its minute', async () => {
     const r = await postJson(events(), {
-      event_id: 'old-1',
-      type: 'impression',
-      ad_id: '1',
-      ts: '2026-02-01T12:34:56.789Z',
+      type: 'click',
+      ad_id: 'floor',
+      ts: '2000-01-01T00:00:00.000Z',
     });
-    expect(r.status).toBe(400);
-    expect(r.json).toEqual(
-      rejected('ts is older than the dedup window (7 days)', [
-        { field: 'ts', message: 'is older than the dedup window (7 days)' },
-      ]),
-    );
+    expect(r.status, r.text).toBe(202);
+    await caughtUp(s);
+    expect(await adMinutes('2000-01-01', '2000-01-01', 'floor')).toEqual([
+      { bucket: '2000-01-01T00:00:00.000Z', group: 'floor', impressions: 0, clicks: 1, ctr: 0 },
+    ]);
   });
 });
 
@@ -99,7 +173,7 @@ describe('seed 000 ingestion', () => {
   });
 
   it('dedupes a client event_id and counts per-minute ad counters after processing', async () => {
-    const ts = onDay('2026-02-01T12:34:56.789Z');
+    const ts = '2026-02-01T12:34:56.789Z';
     for (let i = 0; i < 3; i++) {
       expect(
         (
@@ -124,7 +198,7 @@ describe('seed 000 ingestion', () => {
       });
     }
     await caughtUp(s);
-    const minute = onDay('2026-02-01T12:34:00.000Z');
+    const minute = '2026-02-01T12:34:00.000Z';
     const r = await request(
       `${s.url}/v1/ads/stats?interval=minute&from=${minute}&to=${minute}&ad_id=ad-000`,
     );

@@ -1,7 +1,7 @@
 /** Seed 001: invalid input answered in its JSend `fail` shape, never 500, over real HTTP. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServer, type TestServer } from '../helpers/server.js';
-import { DAY, onDay, postJson, request } from './readme.js';
+import { caughtUp, startServer, type TestServer } from '../helpers/server.js';
+import { postJson, request, TOO_FAR_AHEAD, TOO_OLD, waitForDrops } from './readme.js';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -22,7 +22,7 @@ const example = {
   event_type: 'page_view',
   path: '/pricing',
   user_id: 'user-xyz-789',
-  timestamp: onDay('2025-11-12T19:30:01Z'),
+  timestamp: '2025-11-12T19:30:01Z',
 };
 
 describe('seed 001 refuses, in its own error shape', () => {
@@ -38,12 +38,12 @@ describe('seed 001 refuses, in its own error shape', () => {
     ],
     [
       'wrong types',
-      { site_id: 1, event_type: 'page_view', timestamp: onDay('2025-11-12T19:30:01Z'), path: [] },
+      { site_id: 1, event_type: 'page_view', timestamp: '2025-11-12T19:30:01Z', path: [] },
       fail(['body.site_id', 'site_id must be a string'], ['body.path', 'path must be a string']),
     ],
     [
       'a timestamp without a zone',
-      { ...example, timestamp: `${DAY}T19:30:01` },
+      { ...example, timestamp: '2025-11-12T19:30:01' },
       fail(['body.timestamp', 'timestamp must be an ISO 8601 datetime with Z or an offset']),
     ],
     [
@@ -52,9 +52,14 @@ describe('seed 001 refuses, in its own error shape', () => {
       fail(['body.timestamp', 'timestamp must be an ISO 8601 datetime with Z or an offset']),
     ],
     [
-      'the literal README date (outside the dedup window)',
-      { ...example, timestamp: '2025-11-12T19:30:01Z' },
-      fail(['body.timestamp', 'timestamp is older than the dedup window (7 days)']),
+      'a timestamp before MIN_EVENT_TS (2000-01-01)',
+      { ...example, timestamp: '1970-01-01T00:00:00Z' },
+      fail(['body.timestamp', `timestamp ${TOO_OLD}`]),
+    ],
+    [
+      'a timestamp in the year 9999 (more than MAX_FUTURE_MS ahead)',
+      { ...example, timestamp: '9999-12-31T23:59:59Z' },
+      fail(['body.timestamp', `timestamp ${TOO_FAR_AHEAD}`]),
     ],
     [
       'an over-long path',
@@ -66,6 +71,22 @@ describe('seed 001 refuses, in its own error shape', () => {
     const r = await ingest(body);
     expect(r.status).toBe(400);
     expect(r.json).toEqual(expected);
+  });
+
+  it('a timestamp before the floor is counted as a too_old drop, and nothing of it as a view', async () => {
+    // The it.each case above and this one: two too_old drops in this file's fresh server.
+    const r = await ingest({
+      ...example,
+      site_id: 'floor-001',
+      timestamp: '1999-12-31T23:59:59.999Z',
+    });
+    expect(r).toMatchObject({
+      status: 400,
+      json: fail(['body.timestamp', `timestamp ${TOO_OLD}`]),
+    });
+    await waitForDrops(s.url, 'too_old', 2);
+    await caughtUp(s);
+    expect((await stats('site_id=floor-001')).status).toBe(404);
   });
 
   it('malformed JSON: 400, never 500', async () => {

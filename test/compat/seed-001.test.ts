@@ -1,7 +1,7 @@
 /** Seed 001 (POST /api/ingestion/event, GET /api/reporting/stats, GET /api/healthcheck) over real HTTP. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caughtUp, startServer, type TestServer } from '../helpers/server.js';
-import { DAY, load, onDay, OTHER_DAY, postJson, request, times, uniqueSite } from './readme.js';
+import { DAY, load, postJson, request, times, uniqueSite } from './readme.js';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -17,31 +17,49 @@ const fail = (...errors: [string, string][]) => ({
   status: 'fail',
   errors: errors.map(([path, message]) => ({ path, message })),
 });
-const example = {
-  site_id: 'site-abc-123',
-  event_type: 'page_view',
-  path: '/pricing',
-  user_id: 'user-xyz-789',
-  timestamp: onDay('2025-11-12T19:30:01Z'),
-};
+// The README's curl `-d` body, byte for byte.
+const EXAMPLE = `{
+    "site_id": "site-abc-123",
+    "event_type": "page_view",
+    "path": "/pricing",
+    "user_id": "user-xyz-789",
+    "timestamp": "2025-11-12T19:30:01Z"
+}`;
+/** The day of the README's examples, and another day for its all-time figures. */
+const README_DAY = '2025-11-12';
+const EARLIER_DAY = '2025-10-01';
 
-describe('seed 001 README examples', () => {
-  it('POST /api/ingestion/event → 202 {"status":"queued"}', async () => {
-    const r = await ingest(example);
+describe('seed 001 README examples, sent as written', () => {
+  it('POST /api/ingestion/event → 202 {"status":"queued"}, counted on 2025-11-12', async () => {
+    const r = await ingest(EXAMPLE);
     expect(r.status).toBe(202);
     expect(r.json).toEqual({ status: 'queued' });
+    await caughtUp(s);
+    const day = await stats('site_id=site-abc-123&date=2025-11-12');
+    expect(day.status, day.text).toBe(200);
+    expect(day.json).toEqual({
+      status: 'success',
+      data: {
+        site_id: 'site-abc-123',
+        date: '2025-11-12',
+        total_views: 1,
+        unique_users: 1,
+        top_paths: [{ path: '/pricing', views: 1 }],
+      },
+    });
   });
 
   it('site_id missing → 400 with the validation error body', async () => {
-    const { site_id: _, ...rest } = example;
+    const { site_id: _, ...rest } = JSON.parse(EXAMPLE) as Record<string, unknown>;
     const r = await ingest(rest);
     expect(r.status).toBe(400);
     expect(r.json).toEqual(fail(['body.site_id', 'site_id is required']));
   });
 
-  it('GET /api/reporting/stats for a date and all time, with the README figures', async () => {
-    // 1449 more page views that day (700 /pricing with the example's, 500 /blog/post-1, 250 /) by
-    // 212 users, and 8800 on another day (3500 /pricing, 2850 /, 1500 /blog, 950 /docs) by 1842.
+  it('Example 1 (date=2025-11-12) and Example 2 (all time) → the README figures', async () => {
+    // With the example above: 1449 more page views that day (700 /pricing with the example's,
+    // 500 /blog/post-1, 250 /) by 212 users, and 8800 on an earlier day (3500 /pricing, 2850 /,
+    // 1500 /blog, 950 /docs) by 1842.
     const users = [
       'user-xyz-789',
       ...times(1841, (i) => ({ id: `user-${i + 1}` })).map((u) => String(u.id)),
@@ -67,18 +85,18 @@ describe('seed 001 README examples', () => {
       ['/docs', 950],
     ]);
     await load(s.url, [
-      ...day1.map((p, i) => pv(DAY, p, users[i % 212]!)),
-      ...day2.map((p, i) => pv(OTHER_DAY, p, users[i % 1842]!)),
+      ...day1.map((p, i) => pv(README_DAY, p, users[i % 212]!)),
+      ...day2.map((p, i) => pv(EARLIER_DAY, p, users[i % 1842]!)),
     ]);
     await caughtUp(s);
 
-    const byDay = await stats(`site_id=site-abc-123&date=${DAY}`);
+    const byDay = await stats('site_id=site-abc-123&date=2025-11-12');
     expect(byDay.status).toBe(200);
     expect(byDay.json).toEqual({
       status: 'success',
       data: {
         site_id: 'site-abc-123',
-        date: DAY,
+        date: '2025-11-12',
         total_views: 1450,
         unique_users: 212,
         top_paths: [

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadCampaignAccounts } from '../../src/compat/seed-002.routes.js';
-import { caughtUp, startServer, type TestServer } from '../helpers/server.js';
-import { DAY, msOnDay, onDay, request } from './readme.js';
+import { caughtUp, startServer, waitFor, type TestServer } from '../helpers/server.js';
+import { drops, request, TOO_FAR_AHEAD, TOO_OLD } from './readme.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tally-seed002-'));
 const accountsFile = join(dir, 'campaign-accounts.json');
@@ -20,31 +20,51 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const README_QUERY = `ad_unit_id=123&campaign_id=456&creative_id=789&page_url=https://example.com&timestamp=${msOnDay(1707048000000)}`;
+// The README's two curl examples, byte for byte (1707048000000 is 2024-02-04T12:00:00.000Z).
+const README_QUERY =
+  'ad_unit_id=123&campaign_id=456&creative_id=789&page_url=https://example.com&timestamp=1707048000000';
+const README_IMPRESSION = `/event/impression?${README_QUERY}`;
+const README_CLICK = `/event/click?${README_QUERY}`;
+const README_HOUR = '2024-02-04T12:00:00.000Z';
 const pixel = (type: string, query: string, init: RequestInit = { method: 'POST' }) =>
   request(`${s.url}/event/${type}?${query}`, init);
 const GET = { method: 'GET' };
-/** Hourly impressions and clicks of DAY 12:00 grouped by one dimension (the seed's metrics_hourly). */
-async function hourly(groupBy: string, filter: string) {
-  const hour = onDay('2024-02-04T12:00:00.000Z');
+/** Hourly impressions and clicks of one hour grouped by one dimension (the seed's metrics_hourly). */
+async function hourly(groupBy: string, filter: string, hour = README_HOUR) {
   const r = await request(
     `${s.url}/v1/ads/stats?interval=hour&from=${hour}&to=${hour}&group_by=${groupBy}&${filter}`,
   );
   expect(r.status, r.text).toBe(200);
   return r.json.rows;
 }
+/** Every hourly row of campaign 456 on the README's day, per campaign. */
+const readmeDay = async () => {
+  const r = await request(
+    `${s.url}/v1/ads/stats?interval=hour&from=2024-02-04&to=2024-02-04&group_by=campaign_id&campaign_id=456`,
+  );
+  expect(r.status, r.text).toBe(200);
+  return r.json.rows;
+};
 
-describe('seed 002 README examples', () => {
-  it('POST /event/impression → 204 No Content', async () => {
-    const r = await pixel('impression', README_QUERY);
+describe('seed 002 README examples, sent as written', () => {
+  it('POST /event/impression?…&timestamp=1707048000000 → 204, one impression in hour 2024-02-04T12:00Z', async () => {
+    const r = await request(`${s.url}${README_IMPRESSION}`, { method: 'POST' });
     expect(r.status).toBe(204);
     expect(r.text).toBe('');
+    await caughtUp(s);
+    expect(await readmeDay()).toEqual([
+      { bucket: README_HOUR, group: '456', impressions: 1, clicks: 0, ctr: 0 },
+    ]);
   });
 
-  it('POST /event/click → 204 No Content', async () => {
-    const r = await pixel('click', README_QUERY);
+  it('POST /event/click?…&timestamp=1707048000000 → 204, one click in the same hour', async () => {
+    const r = await request(`${s.url}${README_CLICK}`, { method: 'POST' });
     expect(r.status).toBe(204);
     expect(r.text).toBe('');
+    await caughtUp(s);
+    expect(await readmeDay()).toEqual([
+      { bucket: README_HOUR, group: '456', impressions: 1, clicks: 1, ctr: 1 },
+    ]);
   });
 
   it('GET /health answers its fields (and Tally’s)', async () => {
@@ -62,22 +82,42 @@ describe('seed 002 README examples', () => {
 
   it('hourly metrics per account (from the campaign mapping), ad unit and campaign', async () => {
     await caughtUp(s);
-    const bucket = onDay('2024-02-04T12:00:00.000Z');
-    const row = { bucket, impressions: 1, clicks: 1, ctr: 1 };
+    const row = { bucket: README_HOUR, impressions: 1, clicks: 1, ctr: 1 };
     expect(await hourly('account_id', 'campaign_id=456')).toEqual([{ ...row, group: 'acct-1' }]);
     expect(await hourly('ad_unit_id', 'account_id=acct-1')).toEqual([{ ...row, group: '123' }]);
     expect(await hourly('campaign_id', 'ad_unit_id=123')).toEqual([{ ...row, group: '456' }]);
   });
+});
 
-  it('the literal README timestamp (2024) is outside the dedup window: 400', async () => {
-    const r = await pixel(
-      'impression',
-      README_QUERY.replace(/timestamp=\d+/, 'timestamp=1707048000000'),
-    );
-    expect(r).toMatchObject({
-      status: 400,
-      json: { error: 'timestamp is older than the dedup window (7 days)' },
-    });
+describe('seed 002 timestamps: MIN_EVENT_TS (2000-01-01) up to MAX_FUTURE_MS ahead', () => {
+  const unit = 'ad_unit_id=range-002&campaign_id=camp-b&creative_id=c&page_url=u';
+
+  it.each([
+    ['epoch ms of 1999-12-31T23:59:59.999Z', '946684799999', `timestamp ${TOO_OLD}`],
+    ['epoch ms of 1970-01-12 (10 digits)', '1000000000', `timestamp ${TOO_OLD}`],
+    ['ISO 1970-01-01T00:00:00Z', '1970-01-01T00:00:00Z', `timestamp ${TOO_OLD}`],
+    ['epoch ms in the year 9999', '253402300799999', `timestamp ${TOO_FAR_AHEAD}`],
+    ['ISO 9999-12-31T23:59:59Z', '9999-12-31T23:59:59Z', `timestamp ${TOO_FAR_AHEAD}`],
+  ])('refuses %s (400 in its shape)', async (_name, ts, error) => {
+    const r = await pixel('impression', `${unit}&timestamp=${ts}`);
+    expect(r.status).toBe(400);
+    expect(r.json).toEqual({ error });
+  });
+
+  it('refuses epoch ms 0 (400), and counts every time before the floor as too_old', async () => {
+    const r = await pixel('click', `${unit}&timestamp=0`, GET);
+    expect(r.status).toBe(400);
+    expect(r.json).toEqual({ error: `timestamp ${TOO_OLD}` });
+    // The three refusals before the floor above (946684799999, 1000000000, 1970-01-01…) and 0.
+    await waitFor(async () => ((await drops(s.url)).too_old ?? 0) === 4);
+  });
+
+  it('accepts the floor itself (946684800000), counted in hour 2000-01-01T00:00Z', async () => {
+    expect((await pixel('click', `${unit}&timestamp=946684800000`)).status).toBe(204);
+    await caughtUp(s);
+    expect(await hourly('ad_unit_id', 'ad_unit_id=range-002', '2000-01-01T00:00:00.000Z')).toEqual([
+      { bucket: '2000-01-01T00:00:00.000Z', group: 'range-002', impressions: 0, clicks: 1, ctr: 0 },
+    ]);
   });
 });
 
@@ -94,7 +134,7 @@ describe('seed 002 pixels', () => {
 
   it('an unknown campaign is no error; account_id may then be given; event_id deduplicates', async () => {
     const unit = 'ad_unit_id=u-002&creative_id=c&page_url=https://x.example';
-    const base = `${unit}&timestamp=${msOnDay(1707048000000)}`;
+    const base = `${unit}&timestamp=1707048000000`;
     expect((await pixel('impression', `${base}&campaign_id=unknown`, GET)).status).toBe(204);
     expect(
       (await pixel('impression', `${base}&campaign_id=unknown&account_id=acct-9`)).status,
@@ -106,10 +146,11 @@ describe('seed 002 pixels', () => {
     }
     // ISO-8601 with an offset is accepted as well as epoch milliseconds.
     expect(
-      (await pixel('click', `${unit}&campaign_id=camp-b&timestamp=${DAY}T13:30:00%2B01:30`)).status,
+      (await pixel('click', `${unit}&campaign_id=camp-b&timestamp=2024-02-04T13:30:00%2B01:30`))
+        .status,
     ).toBe(204);
     await caughtUp(s);
-    const bucket = onDay('2024-02-04T12:00:00.000Z');
+    const bucket = README_HOUR;
     expect(await hourly('account_id', 'ad_unit_id=u-002')).toEqual([
       { bucket, group: '', impressions: 1, clicks: 0, ctr: 0 },
       { bucket, group: 'acct-2', impressions: 0, clicks: 2, ctr: 0 },

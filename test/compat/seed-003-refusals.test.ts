@@ -1,7 +1,15 @@
 /** Seed 003: invalid input in the NestJS shape, the visitor cookie, site event types, over real HTTP. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caughtUp, startServer, type TestServer } from '../helpers/server.js';
-import { DAY, onDay, postJson, request, uniqueSite, UUID } from './readme.js';
+import {
+  postJson,
+  request,
+  TOO_FAR_AHEAD,
+  TOO_OLD,
+  uniqueSite,
+  UUID,
+  waitForDrops,
+} from './readme.js';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -18,7 +26,8 @@ const stats = (siteId: string, date: string) =>
 const badRequest = (...message: string[]) => ({ statusCode: 400, message, error: 'Bad Request' });
 const COOKIE =
   /^visitor_id=([0-9a-f-]{36}); Max-Age=31536000; Path=\/; Expires=[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT; HttpOnly; SameSite=Lax$/;
-const tv = (path: string, time: string, day = DAY, siteId = 'test_site') => ({
+/** A page view of the README's day (2024-11-14). */
+const tv = (path: string, time: string, day = '2024-11-14', siteId = 'test_site') => ({
   siteId,
   eventType: 'page_view',
   path,
@@ -43,7 +52,7 @@ describe('seed 003 refuses, in the NestJS shape', () => {
         siteId: 1,
         eventType: 'x',
         path: '/',
-        timestamp: onDay('2024-11-14T10:00:00Z'),
+        timestamp: '2024-11-14T10:00:00Z',
         eventId: 7,
       },
       badRequest('siteId must be a string', 'eventId must be a string'),
@@ -54,9 +63,14 @@ describe('seed 003 refuses, in the NestJS shape', () => {
       badRequest('timestamp must be a valid ISO 8601 date string'),
     ],
     [
-      'the literal README date',
-      { ...tv('/', '10:00:00'), timestamp: '2024-11-14T10:00:00Z' },
-      badRequest('timestamp is older than the dedup window (7 days)'),
+      'a timestamp before MIN_EVENT_TS (2000-01-01)',
+      { ...tv('/', '10:00:00'), timestamp: '1970-01-01T00:00:00Z' },
+      badRequest(`timestamp ${TOO_OLD}`),
+    ],
+    [
+      'a timestamp in the year 9999 (more than MAX_FUTURE_MS ahead)',
+      { ...tv('/', '10:00:00'), timestamp: '9999-12-31T23:59:59Z' },
+      badRequest(`timestamp ${TOO_FAR_AHEAD}`),
     ],
     [
       'an over-long eventId',
@@ -75,6 +89,30 @@ describe('seed 003 refuses, in the NestJS shape', () => {
     expect(r.status).toBe(400);
     expect(r.json).toEqual(expected);
     expect(r.headers.get('set-cookie')).toBeNull();
+  });
+
+  it('a timestamp before the floor is counted as a too_old drop and in no report', async () => {
+    const site = uniqueSite('s003-old');
+    const r = await event(tv('/', '23:59:59.999', '1999-12-31', site));
+    expect(r).toMatchObject({ status: 400, json: badRequest(`timestamp ${TOO_OLD}`) });
+    expect(r.headers.get('set-cookie')).toBeNull();
+    // With the 1970 case above: two in this file's fresh server.
+    await waitForDrops(s.url, 'too_old', 2);
+    await caughtUp(s);
+    expect((await stats(site, '1999-12-31')).status).toBe(404);
+  });
+
+  it('the README date itself is accepted and counted (a test_site view on 2024-11-14)', async () => {
+    const r = await event(tv('/refusals-file', '12:00:00'));
+    expect(r.status).toBe(202);
+    await caughtUp(s);
+    expect((await stats('test_site', '2024-11-14')).json).toEqual({
+      siteId: 'test_site',
+      date: '2024-11-14',
+      totalViews: 1,
+      uniqueUsers: 1,
+      topPaths: [{ path: '/refusals-file', views: 1 }],
+    });
   });
 
   it('malformed JSON (400) and a body over MAX_BODY_BYTES (413)', async () => {
@@ -108,20 +146,20 @@ describe('seed 003 visitor cookie and event types', () => {
   it('an unusable cookie is replaced; offsets are accepted; a site click is a site_click', async () => {
     const site = uniqueSite('s003c');
     const r = await event(
-      { siteId: site, eventType: 'Click', path: '/', timestamp: `${DAY}T10:00:00+02:00` },
+      { siteId: site, eventType: 'Click', path: '/', timestamp: '2024-11-14T10:00:00+02:00' },
       'x'.repeat(300),
     );
     expect(r.status).toBe(202);
     expect(r.json.visitorId).toMatch(UUID);
     expect(r.headers.get('set-cookie')).toMatch(COOKIE);
     await caughtUp(s);
-    const v1 = await request(`${s.url}/v1/stats?site_id=${site}&date=${DAY}`);
+    const v1 = await request(`${s.url}/v1/stats?site_id=${site}&date=2024-11-14`);
     expect(v1.json).toMatchObject({
       total_events: 1,
       unique_users: 1,
       events_by_type: { site_click: 1 },
     });
-    expect((await stats(site, DAY)).json).toMatchObject({
+    expect((await stats(site, '2024-11-14')).json).toMatchObject({
       totalViews: 1,
       topPaths: [{ path: '/', views: 1 }],
     });

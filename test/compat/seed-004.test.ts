@@ -1,11 +1,21 @@
 /**
  * Seed 004 (POST /event, GET /stats, also on REPORTING_PORT) over real HTTP. Its README has no
- * curl examples: the bodies are those of its servers (design.md, compatibility table).
+ * request examples (no curl, no JSON body, no date): the bodies are those of its servers (the
+ * compatibility table of Tally's README), with the values of its `events` table description.
  */
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caughtUp, startServer, type TestServer } from '../helpers/server.js';
-import { DAY, OTHER_DAY, postJson, request, uniqueSite } from './readme.js';
+import {
+  DAY,
+  OTHER_DAY,
+  postJson,
+  request,
+  TOO_FAR_AHEAD,
+  TOO_OLD,
+  uniqueSite,
+  waitForDrops,
+} from './readme.js';
 
 let s: TestServer;
 let reportingUrl: string;
@@ -29,19 +39,42 @@ const zeros = (site: string, date: string | null) => ({
 });
 
 describe('seed 004 POST /event', () => {
-  it('202 {"status":"queued","message":"Event received and queued for processing"}; timestamp is optional', async () => {
+  it('202 {"status":"queued","message":"Event received and queued for processing"}, counted on its date (2025-11-12)', async () => {
     const r = await send({
       site_id: 'site-004',
       event_type: 'page_view',
       path: '/products/123',
       user_id: 'u-1',
-      timestamp: `${DAY}T10:00:00Z`,
+      timestamp: '2025-11-12T10:00:00Z',
     });
     expect(r.status).toBe(202);
     expect(r.text).toBe(JSON.stringify(QUEUED));
+    await caughtUp(s);
+    const expected = {
+      site_id: 'site-004',
+      date: '2025-11-12',
+      total_views: 1,
+      unique_users: 1,
+      top_paths: [{ path: '/products/123', views: 1 }],
+    };
+    for (const base of [s.url, reportingUrl]) {
+      expect(await stats('site_id=site-004&date=2025-11-12', base)).toMatchObject({
+        status: 200,
+        json: expected,
+      });
+    }
+  });
+
+  it('timestamp is optional: the event is dated now', async () => {
     expect(await send({ site_id: 'site-004', event_type: 'page_view', path: '/' })).toMatchObject({
       status: 202,
       json: QUEUED,
+    });
+    await caughtUp(s);
+    expect((await stats('site_id=site-004')).json).toMatchObject({
+      date: null,
+      total_views: 2,
+      unique_users: 2, // u-1 and the anonymous visitor of today
     });
   });
 
@@ -67,12 +100,16 @@ describe('seed 004 POST /event', () => {
       },
     ],
     [
-      'a date outside the dedup window',
-      { site_id: 'a', event_type: 'page_view', path: '/', timestamp: '2025-11-12T10:00:00Z' },
+      'a timestamp before MIN_EVENT_TS (2000-01-01)',
+      { site_id: 'a', event_type: 'page_view', path: '/', timestamp: '1970-01-01T00:00:00Z' },
       400,
-      {
-        errors: ['timestamp is older than the dedup window (7 days)'],
-      },
+      { errors: [`timestamp ${TOO_OLD}`] },
+    ],
+    [
+      'a timestamp in the year 9999 (more than MAX_FUTURE_MS ahead)',
+      { site_id: 'a', event_type: 'page_view', path: '/', timestamp: '9999-12-31T23:59:59Z' },
+      400,
+      { errors: [`timestamp ${TOO_FAR_AHEAD}`] },
     ],
     ['a non-object body', '[1]', 400, { errors: ['body must be a JSON object'] }],
     ['malformed JSON', '{"site_id"', 400, { errors: ['body is not valid JSON'] }],
@@ -80,6 +117,20 @@ describe('seed 004 POST /event', () => {
     const r = await send(body);
     expect(r.status).toBe(status);
     expect(r.json).toEqual(expected);
+  });
+
+  it('counts a timestamp before the floor as a too_old drop, and in no report', async () => {
+    const r = await send({
+      site_id: 'old-004',
+      event_type: 'page_view',
+      path: '/',
+      timestamp: '1999-12-31T23:59:59.999Z',
+    });
+    expect(r).toMatchObject({ status: 400, json: { errors: [`timestamp ${TOO_OLD}`] } });
+    // With the 1970 case above: two in this file's fresh server.
+    await waitForDrops(s.url, 'too_old', 2);
+    await caughtUp(s);
+    expect((await stats('site_id=old-004')).json).toEqual(zeros('old-004', null));
   });
 
   it('refuses a non-JSON content type (415)', async () => {

@@ -29,7 +29,7 @@ beforeAll(async () => {
     ingest: { accept: () => Promise.reject(logUnavailable('the log is not accepting writes', 2)) },
     db,
     transport: { stats: () => ({ waiting: 7, state: 'up' }) },
-    aggregator: { stats: () => ({ counted: 10, duplicates: 2, late: 1 }) },
+    aggregator: { stats: () => ({ counted: 10, duplicates: 3 }) },
   });
   app = await buildServer(createLogger({ level: 'silent' }), { maxBodyBytes: 65536 }, plugins);
   await app.listen({ port: 0, host: '127.0.0.1' });

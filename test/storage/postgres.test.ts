@@ -81,7 +81,7 @@ describe.skipIf(!available)('PostgreSQL server storage', () => {
     }
   });
 
-  it('keeps the dedup rows of an older schema through the migration to epoch milliseconds', async () => {
+  it('keeps the dedup rows of an older schema through the migrations to epoch milliseconds and to arrival generations', async () => {
     const older = await createTestDatabase();
     const dir = mkdtempSync(join(tmpdir(), 'tally-migrations-'));
     const db = createPgDb({ url: older.url, poolSize: 1 });
@@ -94,12 +94,19 @@ describe.skipIf(!available)('PostgreSQL server storage', () => {
       await db.query(
         "INSERT INTO event_ids (event_id, ts) VALUES ('old-1', '2026-11-20T10:11:12.345Z')",
       );
-      expect((await migrate(db)).applied).toContain('0004_cheaper_dedup.sql');
-      const r = await db.query<{ event_id: string; ts_ms: string }>(
-        'SELECT event_id, ts_ms FROM event_ids',
+      const applied = (await migrate(db)).applied;
+      expect(applied).toContain('0004_cheaper_dedup.sql');
+      expect(applied).toContain('0005_dedup_by_arrival.sql');
+      // 0005 moves the rows into today's arrival generation, their time kept as the arrival.
+      const r = await db.query<{ gen: number; event_id: string; received_ms: string }>(
+        'SELECT gen, event_id, received_ms FROM event_ids',
       );
       expect(r.rows).toEqual([
-        { event_id: 'old-1', ts_ms: String(Date.parse('2026-11-20T10:11:12.345Z')) },
+        {
+          gen: Math.floor(Date.now() / 86_400_000),
+          event_id: 'old-1',
+          received_ms: String(Date.parse('2026-11-20T10:11:12.345Z')),
+        },
       ]);
     } finally {
       await db.close();
