@@ -58,9 +58,13 @@ export async function insertEventIds(
   let events = unsorted
     .slice()
     .sort((a, b) => (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0));
-  const older = events.filter((e) => generationOf(earliestCopyMs(e, windowMs)) < gen);
+  let from = gen;
+  const older = events.filter((e) => {
+    const g = generationOf(earliestCopyMs(e, windowMs));
+    from = Math.min(from, g);
+    return g < gen;
+  });
   if (older.length > 0) {
-    const from = Math.min(...older.map((e) => generationOf(earliestCopyMs(e, windowMs))));
     const r = await tx.query<{ event_id: string; received_ms: string | number }>(
       '/* aggregate:dedup-older */ SELECT event_id, max(received_ms) AS received_ms FROM event_ids WHERE gen >= $1 AND gen < $2 AND event_id = ANY($3::text[]) GROUP BY event_id',
       [from, gen, older.map((e) => e.event_id)],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dayOf, hourOf, minuteOf } from './time.js';
+import { dayOf, hourOf, minuteOf, parseDate } from './time.js';
 import { uuidv7 } from './uuidv7.js';
 
 describe('UTC buckets', () => {
@@ -29,5 +29,27 @@ describe('uuidv7', () => {
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(parseInt(id.replace(/-/g, '').slice(0, 12), 16)).toBe(now);
     expect(uuidv7(now)).not.toBe(id);
+  });
+});
+
+describe('parseDate', () => {
+  it('agrees with the calendar on every day of 1999–2001 and refuses impossible dates', () => {
+    for (let ms = Date.UTC(1999, 0, 1); ms < Date.UTC(2002, 0, 1); ms += 86_400_000) {
+      const s = new Date(ms).toISOString().slice(0, 10);
+      expect(parseDate(s)).toBe(ms);
+    }
+    for (const s of [
+      '2001-02-29',
+      '1900-02-29',
+      '2026-04-31',
+      '2026-13-01',
+      '2026-00-10',
+      '2026-01-00',
+      '2026-1-01',
+    ]) {
+      expect(parseDate(s)).toBeUndefined();
+    }
+    expect(parseDate('2000-02-29')).toBe(Date.UTC(2000, 1, 29));
+    expect(parseDate('2024-02-29')).toBe(Date.UTC(2024, 1, 29));
   });
 });

@@ -21,14 +21,29 @@ export const minuteOf = bucketer(60_000, (s) => new Date(s).toISOString());
 
 const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
+const daysIn = (y: number, mo: number): number =>
+  mo === 2
+    ? y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)
+      ? 29
+      : 28
+    : [4, 6, 9, 11].includes(mo)
+      ? 30
+      : 31;
+
 /** Parses a calendar date `YYYY-MM-DD` (UTC midnight, epoch ms); undefined when impossible. */
 export function parseDate(s: string): number | undefined {
   const m = DATE_RE.exec(s);
   if (!m) {
     return undefined;
   }
-  const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]));
-  return new Date(ms).toISOString().slice(0, 10) === s ? ms : undefined;
+  const y = Number(m[1]);
+  const mo = Number(m[2]);
+  const d = Number(m[3]);
+  // Checked by arithmetic: formatting a Date back to text cost a third of an import's parsing.
+  if (mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo)) {
+    return undefined;
+  }
+  return Date.UTC(y, mo - 1, d);
 }
 
 const ISO_RE =

@@ -4,13 +4,15 @@ import { ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { migrate } from '../storage/migrate.js';
 import { openDb } from './components.js';
+import { importCommand } from './import-command.js';
 import { start } from './serve.js';
 
 const USAGE = `usage: tally <command>
   serve     API and aggregator in one process (default; embedded log and database)
   api       the HTTP edge only (TRANSPORT=redis|kafka, DATABASE_URL)
   worker    the aggregator only (TRANSPORT=redis|kafka, DATABASE_URL)
-  migrate   apply database migrations and exit`;
+  migrate   apply database migrations and exit
+  import    import history from NDJSON, CSV or a seed service's database (tally import --help)`;
 
 async function main(argv: string[]): Promise<number> {
   const command = argv[0] ?? 'serve';
@@ -66,6 +68,8 @@ async function main(argv: string[]): Promise<number> {
       log.info('stopped');
       return 0;
     }
+    case 'import':
+      return importCommand(argv.slice(1), config);
     case 'migrate': {
       const db = await openDb(config);
       const r = await migrate(db);

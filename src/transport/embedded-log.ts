@@ -473,8 +473,11 @@ class EmbeddedLog implements Transport {
   }
 }
 
-/** One process owns a log directory; a lock left by a dead process is taken over. */
-async function takeLock(dir: string): Promise<void> {
+/**
+ * One process owns a log directory; a lock left by a dead process is taken over. `tally import`
+ * takes it too, so that no server opens the embedded database while it writes there.
+ */
+export async function takeLock(dir: string): Promise<void> {
   const lock = join(dir, 'LOCK');
   const owner = Number(await readFile(lock, 'utf8').catch(() => ''));
   if (owner && owner !== process.pid && isAlive(owner)) {
