@@ -1,5 +1,5 @@
 import { applyDeltas, applyRollups } from '../aggregate/apply.repo.js';
-import { insertEventIds } from '../aggregate/dedup.repo.js';
+import { generationOf, insertEventIds, rotateGeneration } from '../aggregate/dedup.repo.js';
 import { adCountDeltas, type AdMinuteCounts } from '../aggregate/rollup.js';
 import type { CanonicalEvent } from '../events/event.js';
 import { normalizeEvent, type NormalizeOptions } from '../events/normalize.js';
@@ -83,6 +83,10 @@ export async function runImport(
     source.description,
     await source.fingerprint(),
   );
+  if (opts.dedup) {
+    // Ids go into today's generation, as live events do, even if no worker has run today.
+    await rotateGeneration(db, generationOf(now()));
+  }
   const resumed = state.position !== undefined;
   let totals = { records: state.records, imported: state.imported, refused: state.refused };
   const run = { records: 0, imported: 0 };
@@ -169,7 +173,22 @@ export async function runImport(
           refuse(rec.where, reason, r.errors.map((e) => `${e.field} ${e.message}`).join('; '));
         }
       } else if (rec.kind === 'ad-counts') {
-        batch.counts.push(rec.counts);
+        const at = rec.counts.minuteMs;
+        if (at < opts.normalize.minTsMs) {
+          refuse(
+            rec.where,
+            'too_old',
+            `bucket ${new Date(at).toISOString()} is before MIN_EVENT_TS`,
+          );
+        } else if (at > now() + opts.normalize.maxFutureMs) {
+          refuse(
+            rec.where,
+            'invalid bucket',
+            `bucket ${new Date(at).toISOString()} is in the future`,
+          );
+        } else {
+          batch.counts.push(rec.counts);
+        }
       } else {
         refuse(rec.where, rec.reason, rec.message);
       }
