@@ -49,17 +49,24 @@ function workflow(
   });
 }
 
+/** The README's two requests of the workflow, against one of the two servers. */
+function client(c: { url: () => string; server: () => TestServer }) {
+  return {
+    send: (body: string, cookie?: string) =>
+      postJson(`${c.url()}/api/event`, body, cookie ? { cookie: `visitor_id=${cookie}` } : {}),
+    stats: async () => {
+      await caughtUp(c.server());
+      return request(`${c.url()}${STATS}`);
+    },
+  };
+}
+
 const views = (...paths: string[]) => paths.map((path) => ({ path, views: 1 }));
 
 workflow(
   'seed 003 workflow as the expected result reads (Test 1 from the browser of Test 2)',
   (c) => {
-    const send = (body: string, cookie?: string) =>
-      postJson(`${c.url()}/api/event`, body, cookie ? { cookie: `visitor_id=${cookie}` } : {});
-    const stats = async () => {
-      await caughtUp(c.server());
-      return request(`${c.url()}${STATS}`);
-    };
+    const { send, stats } = client(c);
 
     it('Test 1 with the visitor_id cookie → 202, the cookie is the visitor (not re-sent)', async () => {
       const r = await send(TEST_1, VISITOR);
@@ -111,12 +118,7 @@ workflow(
 workflow(
   'seed 003 workflow as literally written (Test 1 and the Alternative without a cookie)',
   (c) => {
-    const send = (body: string, cookie?: string) =>
-      postJson(`${c.url()}/api/event`, body, cookie ? { cookie: `visitor_id=${cookie}` } : {});
-    const stats = async () => {
-      await caughtUp(c.server());
-      return request(`${c.url()}${STATS}`);
-    };
+    const { send, stats } = client(c);
 
     it('Test 1 → 202 and a new visitor (cookie set)', async () => {
       const r = await send(TEST_1);
