@@ -1,7 +1,9 @@
--- Dedup by arrival. The dedup table is partitioned by arrival generation: the UTC day
--- (days since 1970-01-01) in which the aggregator wrote the row. Inserts go to one small
--- partition whatever the table's total size, and the purge drops a whole partition (constant
--- time, no dead tuples, no vacuum debt) instead of deleting rows.
+-- Dedup by arrival. The dedup table is partitioned by arrival generation: a run of
+-- DEDUP_WINDOW_DAYS days in which the aggregator wrote the rows, named by its first UTC day
+-- (days since 1970-01-01). A generation as long as the window means that a copy's earlier
+-- arrivals lie in the current generation or the one before it: one partition to look up, not
+-- one per day. The purge drops a whole partition (constant time, no dead tuples, no vacuum
+-- debt) instead of deleting rows.
 --
 -- A primary key on a partitioned table must hold the partition key, so each partition is
 -- unique on its own. Ids are made unique across partitions by the aggregator: every batch
@@ -11,7 +13,9 @@
 -- the same partition's index, and the rows of older generations they look up are committed.
 CREATE TABLE dedup_state (
   one boolean PRIMARY KEY DEFAULT true CHECK (one),
-  gen integer NOT NULL
+  -- The generation written now, and every generation present (ascending), read together.
+  gen integer NOT NULL,
+  gens integer[] NOT NULL
 );
 
 CREATE TABLE event_ids_by_arrival (
@@ -39,7 +43,7 @@ DECLARE
 BEGIN
   EXECUTE format(
     'CREATE TABLE event_ids_g%s PARTITION OF event_ids_by_arrival FOR VALUES IN (%s)', g, g);
-  INSERT INTO dedup_state (gen) VALUES (g);
+  INSERT INTO dedup_state (gen, gens) VALUES (g, ARRAY[g]);
   INSERT INTO event_ids_by_arrival (gen, event_id, received_ms)
     SELECT g, event_id, ts_ms FROM event_ids;
 END

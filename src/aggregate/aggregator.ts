@@ -11,8 +11,8 @@ import {
   saveCheckpoint,
 } from './apply.repo.js';
 import {
-  dropGenerationsBefore,
-  generationOf,
+  dayNumber,
+  dropGenerationsEndedBy,
   horizon,
   insertEventIds,
   removeHorizon,
@@ -79,6 +79,8 @@ export function createAggregator(
   let consuming: Promise<void> | undefined;
   let purgeTimer: NodeJS.Timeout | undefined;
   const clock = opts.clock ?? Date.now;
+  // A generation as long as the window: earlier copies are in this one or the one before.
+  const windowDays = Math.max(1, Math.ceil(opts.dedupWindowMs / 86_400_000));
   const workerId = randomUUID();
   const inHand = new Map<Batch, number>();
   let appliedLow = Infinity;
@@ -207,16 +209,16 @@ export function createAggregator(
   }
 
   /**
-   * Keeps the dedup table's generations: writes into today's, and drops, whole, each one whose
-   * rows can no longer match an event still to come. A row written in generation g arrived
-   * before the end of g; a copy arriving later than the window after that is a new event; and
-   * no live worker holds anything older than the horizon. So g goes once
+   * Keeps the dedup table's generations: starts a new one every window, and drops, whole, each
+   * one whose rows can no longer match an event still to come. A row of generation g arrived
+   * before g ended; a copy arriving later than the window after it is a new event; and no live
+   * worker holds anything older than the horizon. So g goes once
    * end(g) + window + slack < horizon: an event waiting in the log keeps its generations.
    */
   async function maintainDedup(rotateOnly = false): Promise<void> {
     try {
       const now = clock();
-      await rotateGeneration(db, generationOf(now));
+      await rotateGeneration(db, dayNumber(now), windowDays);
       if (rotateOnly) {
         return;
       }
@@ -228,9 +230,9 @@ export function createAggregator(
       if (low === undefined) {
         return;
       }
-      const dropped = await dropGenerationsBefore(
+      const dropped = await dropGenerationsEndedBy(
         db,
-        generationOf(Math.min(low, now) - opts.dedupWindowMs - HORIZON_SLACK_MS),
+        dayNumber(Math.min(low, now) - opts.dedupWindowMs - HORIZON_SLACK_MS),
       );
       if (dropped.length > 0) {
         log.info({ generations: dropped }, 'dropped dedup generations past the window');

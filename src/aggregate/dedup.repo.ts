@@ -3,15 +3,22 @@ import { DAY_MS } from '../events/time.js';
 import type { Db, Queryable } from '../storage/db.js';
 
 /**
- * The dedup table, partitioned by arrival generation (migration 0005): a generation is the UTC
- * day, counted from 1970-01-01, in which the aggregator wrote the row. Batches write only into
- * the current generation, under a share lock on the `dedup_state` row; moving to the next one
- * (or dropping old ones) updates that row, so it waits for every batch in flight and no batch
- * can write an id into another partition at the same time.
+ * The dedup table, partitioned by arrival generation (migration 0005): a run of days in which
+ * the aggregator wrote rows, as long as the dedup window, named by its first UTC day (days since
+ * 1970-01-01). Batches write only into the current generation, under a share lock on the
+ * `dedup_state` row; starting the next one (or dropping old ones) updates that row, so it waits
+ * for every batch in flight and no batch can write an id into another partition meanwhile.
  */
-export const generationOf = (ms: number): number => Math.floor(ms / DAY_MS);
+export const dayNumber = (ms: number): number => Math.floor(ms / DAY_MS);
 
 const partition = (gen: number) => `event_ids_g${Math.trunc(gen)}`;
+
+interface Generations {
+  /** The generation written now. */
+  current: number;
+  /** Every generation present, ascending (the current one last). */
+  all: number[];
+}
 
 /**
  * The oldest arrival time that an earlier copy of this event can have, if that copy is to count
@@ -31,12 +38,24 @@ function earliestCopyMs(e: CanonicalEvent, windowMs: number): number {
   return e.received_at - windowMs;
 }
 
-/** Takes the generation's share lock (first, before any other lock) and returns it. */
-async function currentGeneration(tx: Queryable): Promise<number> {
-  const r = await tx.query<{ gen: number }>(
-    '/* aggregate:dedup-generation */ SELECT gen FROM dedup_state FOR SHARE',
+/** The generation holding arrivals of day `day`: the last one starting on or before it. */
+function generationHolding(g: Generations, day: number): number {
+  let found = g.all[0] ?? g.current;
+  for (const gen of g.all) {
+    if (gen <= day) {
+      found = gen;
+    }
+  }
+  return found;
+}
+
+/** Takes the generations' share lock (first, before any other lock) and reads them. */
+async function lockGenerations(tx: Queryable): Promise<Generations> {
+  const r = await tx.query<{ gen: number; gens: number[] }>(
+    '/* aggregate:dedup-generation */ SELECT gen, gens FROM dedup_state FOR SHARE',
   );
-  return r.rows[0]!.gen;
+  const row = r.rows[0]!;
+  return { current: row.gen, all: row.gens };
 }
 
 /**
@@ -52,7 +71,8 @@ export async function insertEventIds(
   unsorted: CanonicalEvent[],
   windowMs: number,
 ): Promise<CanonicalEvent[]> {
-  const gen = await currentGeneration(tx);
+  const g = await lockGenerations(tx);
+  const gen = g.current;
   // In id order: two transactions inserting ids they share wait for each other in the same
   // order, never in a cycle (no deadlock between concurrent batches or workers).
   let events = unsorted
@@ -60,9 +80,9 @@ export async function insertEventIds(
     .sort((a, b) => (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0));
   let from = gen;
   const older = events.filter((e) => {
-    const g = generationOf(earliestCopyMs(e, windowMs));
-    from = Math.min(from, g);
-    return g < gen;
+    const holder = generationHolding(g, dayNumber(earliestCopyMs(e, windowMs)));
+    from = Math.min(from, holder);
+    return holder < gen;
   });
   if (older.length > 0) {
     const r = await tx.query<{ event_id: string; received_ms: string | number }>(
@@ -101,62 +121,67 @@ export async function insertEventIds(
 }
 
 /**
- * Runs `fn` holding the generation exclusively: the row update waits for every batch in flight
- * and holds back new ones before they touch `event_ids`, so DDL on its partitions cannot
- * deadlock with them.
+ * Runs `fn` holding the generations exclusively: the row update waits for every batch in
+ * flight and holds back new ones before they touch `event_ids`, so DDL on its partitions
+ * cannot deadlock with them.
  */
-async function exclusively<T>(db: Db, fn: (tx: Queryable, gen: number) => Promise<T>): Promise<T> {
+async function exclusively<T>(
+  db: Db,
+  fn: (tx: Queryable, g: Generations) => Promise<T>,
+): Promise<T> {
   return db.transaction(async (tx) => {
-    const r = await tx.query<{ gen: number }>(
-      '/* aggregate:dedup-exclusive */ UPDATE dedup_state SET gen = gen RETURNING gen',
+    const r = await tx.query<{ gen: number; gens: number[] }>(
+      '/* aggregate:dedup-exclusive */ UPDATE dedup_state SET gen = gen RETURNING gen, gens',
     );
-    return fn(tx, r.rows[0]!.gen);
+    const row = r.rows[0]!;
+    return fn(tx, { current: row.gen, all: row.gens });
   });
 }
 
-/** Moves writing to generation `gen` (creating its partition) when it is newer. */
-export async function rotateGeneration(db: Db, gen: number): Promise<boolean> {
-  const cur = await db.query<{ gen: number }>('SELECT gen FROM dedup_state');
-  if (cur.rows[0]!.gen >= gen) {
+export async function generations(db: Queryable): Promise<Generations> {
+  const r = await db.query<{ gen: number; gens: number[] }>('SELECT gen, gens FROM dedup_state');
+  return { current: r.rows[0]!.gen, all: r.rows[0]!.gens };
+}
+
+/**
+ * Starts a new generation on day `today` (creating its partition) once the current one is
+ * `spanDays` old. Returns whether it did.
+ */
+export async function rotateGeneration(db: Db, today: number, spanDays: number): Promise<boolean> {
+  const due = (g: Generations) => today >= g.current + spanDays;
+  if (!due(await generations(db))) {
     return false;
   }
-  return exclusively(db, async (tx, now) => {
-    if (now >= gen) {
+  return exclusively(db, async (tx, g) => {
+    if (!due(g)) {
       return false;
     }
     await tx.query(
-      `CREATE TABLE IF NOT EXISTS ${partition(gen)} PARTITION OF event_ids FOR VALUES IN (${Math.trunc(gen)})`,
+      `CREATE TABLE IF NOT EXISTS ${partition(today)} PARTITION OF event_ids FOR VALUES IN (${Math.trunc(today)})`,
     );
-    await tx.query('UPDATE dedup_state SET gen = $1', [gen]);
+    await tx.query('UPDATE dedup_state SET gen = $1, gens = array_append(gens, $1)', [today]);
     return true;
   });
 }
 
-/** The generations present, oldest first, with the current one. */
-export async function generations(db: Queryable): Promise<{ current: number; all: number[] }> {
-  const cur = await db.query<{ gen: number }>('SELECT gen FROM dedup_state');
-  const r = await db.query<{ name: string }>(
-    "SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'event_ids'::regclass",
-  );
-  const all = r.rows
-    .map((row) => /^event_ids_g(\d+)$/.exec(row.name))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => Number(m[1]))
-    .sort((a, b) => a - b);
-  return { current: cur.rows[0]!.gen, all };
-}
-
-/** Drops, whole, every generation older than `keepFrom` (never the current one). */
-export async function dropGenerationsBefore(db: Db, keepFrom: number): Promise<number[]> {
-  const { all } = await generations(db);
-  if (!all.some((g) => g < keepFrom)) {
+/**
+ * Drops, whole, every generation that ended (the next one started) on or before day
+ * `endedBy`; never the current one. Returns the generations dropped.
+ */
+export async function dropGenerationsEndedBy(db: Db, endedBy: number): Promise<number[]> {
+  const old = (g: Generations) =>
+    g.all.filter((gen, i) => i + 1 < g.all.length && g.all[i + 1]! <= endedBy);
+  if (old(await generations(db)).length === 0) {
     return [];
   }
-  return exclusively(db, async (tx, current) => {
-    const dropped = all.filter((g) => g < keepFrom && g < current);
-    for (const g of dropped) {
-      await tx.query(`DROP TABLE IF EXISTS ${partition(g)}`);
+  return exclusively(db, async (tx, g) => {
+    const dropped = old(g);
+    for (const gen of dropped) {
+      await tx.query(`DROP TABLE IF EXISTS ${partition(gen)}`);
     }
+    await tx.query('UPDATE dedup_state SET gens = $1::int4[]', [
+      g.all.filter((gen) => !dropped.includes(gen)),
+    ]);
     return dropped;
   });
 }

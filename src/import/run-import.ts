@@ -1,5 +1,5 @@
 import { applyDeltas, applyRollups } from '../aggregate/apply.repo.js';
-import { generationOf, insertEventIds, rotateGeneration } from '../aggregate/dedup.repo.js';
+import { dayNumber, insertEventIds, rotateGeneration } from '../aggregate/dedup.repo.js';
 import { adCountDeltas, type AdMinuteCounts } from '../aggregate/rollup.js';
 import type { CanonicalEvent } from '../events/event.js';
 import { normalizeEvent, type NormalizeOptions } from '../events/normalize.js';
@@ -84,8 +84,9 @@ export async function runImport(
     await source.fingerprint(),
   );
   if (opts.dedup) {
-    // Ids go into today's generation, as live events do, even if no worker has run today.
-    await rotateGeneration(db, generationOf(now()));
+    // Ids go into a current generation, as live events do, even if no worker ran lately.
+    const windowDays = Math.max(1, Math.ceil(opts.dedup.windowMs / 86_400_000));
+    await rotateGeneration(db, dayNumber(now()), windowDays);
   }
   const resumed = state.position !== undefined;
   let totals = { records: state.records, imported: state.imported, refused: state.refused };

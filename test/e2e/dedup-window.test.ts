@@ -41,9 +41,13 @@ afterEach(async () => {
   }
 });
 
-async function rig(site: string): Promise<Rig> {
+async function rig(site: string, windowDays = 1): Promise<Rig> {
   const dir = newDataDir();
-  const config = loadConfig({ DATA_DIR: dir, LOG_LEVEL: 'silent', DEDUP_WINDOW_DAYS: '1' });
+  const config = loadConfig({
+    DATA_DIR: dir,
+    LOG_LEVEL: 'silent',
+    DEDUP_WINDOW_DAYS: String(windowDays),
+  });
   const log = createLogger(config.log);
   const db = await openDb(config);
   await migrate(db);
@@ -119,15 +123,18 @@ describe('dedup by arrival', () => {
     await r.caughtUp();
     expect(await r.views()).toBe(1);
 
-    // Three days on: the first maintenance reports the batches applied since the last one;
-    // the second finds the log empty and reports now, past the window of generation T0.
-    r.clock.now = T0 + 3 * DAY;
+    // The next day the maintenance (every minute in service) starts a new generation, and
+    // reports the batches applied since the last one: generation T0 is still within reach.
+    r.clock.now = T0 + DAY;
     await a.maintain();
     expect((await generations(r.db)).all).toContain(gen(T0));
+    // Three days on the log is empty: the horizon is now, past the window of generation T0
+    // (it ended when T0 + 1 day began).
+    r.clock.now = T0 + 3 * DAY;
     await a.maintain();
     expect(await generations(r.db)).toEqual({
       current: gen(T0 + 3 * DAY),
-      all: [gen(T0 + 3 * DAY)],
+      all: [gen(T0 + DAY), gen(T0 + 3 * DAY)],
     });
 
     await r.publish('x', r.clock.now);
@@ -162,7 +169,11 @@ describe('dedup by arrival', () => {
     expect(await r.views()).toBe(2); // y once, z once
     await b.maintain(); // reports the copy of T0 + 12 h it applied: gen(T0) still needed
     expect((await generations(r.db)).all).toContain(gen(T0));
-    await b.maintain(); // caught up: now
+    await b.maintain(); // caught up: now, but generation T0 was written until T0 + 5 days
+    expect((await generations(r.db)).all).toContain(gen(T0));
+    r.clock.now = T0 + 7 * DAY;
+    await b.maintain();
+    await b.maintain();
     expect((await generations(r.db)).all).not.toContain(gen(T0));
     const drops = await r.db.query<{ events: string }>(
       "SELECT SUM(events)::int8 AS events FROM drop_ledger WHERE reason = 'duplicate'",
@@ -190,5 +201,29 @@ describe('dedup by arrival', () => {
     await r.transport.publish(events.slice(100));
     await r.caughtUp();
     expect(await r.views()).toBe(20);
+  });
+
+  it('a generation lasts the window: a resend across its boundary counts once, and at most three are kept', async () => {
+    const r = await rig('weekly', 7);
+    const a = r.aggregator();
+    await a.start();
+    const counts: number[] = [];
+    // Three weeks of days, the maintenance run each day; every day a new event and a resend of
+    // the one of six days before (within the window, often in the previous generation).
+    for (let d = 0; d < 21; d++) {
+      r.clock.now = T0 + d * DAY;
+      await a.maintain();
+      await a.maintain();
+      await r.publish(`w-${d}`, r.clock.now);
+      if (d >= 6) {
+        await r.publish(`w-${d - 6}`, r.clock.now + 1000);
+      }
+      await r.caughtUp();
+      counts.push((await generations(r.db)).all.length);
+    }
+    expect(await r.views()).toBe(21);
+    expect(Math.max(...counts)).toBeLessThanOrEqual(3);
+    const g = await generations(r.db);
+    expect(g.all.every((x, i) => i === 0 || x - g.all[i - 1]! >= 7)).toBe(true);
   });
 });
