@@ -54,15 +54,17 @@ export async function applyDeltas(tx: Queryable, deltas: Deltas): Promise<void> 
 /**
  * Adds the rollup deltas of new events. Unique-user rows that `known` holds are committed
  * already and are not sent again; returns the keys of the user rows written, for the caller to
- * add to `known` once the transaction has committed.
+ * add to `known` once the transaction has committed. With `usersVia`, the user rows go through
+ * that connection instead, at the same time as the counters: they are a set (adding a row
+ * again changes nothing), so they may commit apart from, and before, the counters.
  */
 export async function applyRollups(
   tx: Queryable,
   events: CanonicalEvent[],
   known?: KnownKeys,
+  usersVia?: Queryable,
 ): Promise<string[]> {
   const { deltas, users } = computeRollups(events);
-  await applyDeltas(tx, deltas);
   const keys: string[] = [];
   const rows: Row[] = [];
   for (const [k, row] of users) {
@@ -71,14 +73,32 @@ export async function applyRollups(
       rows.push(row);
     }
   }
-  if (rows.length > 0) {
-    rows.sort((a, b) => cmp(a, b, 3));
-    await tx.query(
-      '/* aggregate:users */ INSERT INTO site_daily_users (site_id, day, user_key) SELECT * FROM unnest($1::text[], $2::date[], $3::text[]) ON CONFLICT DO NOTHING',
-      columns(rows, 3),
-    );
+  if (usersVia) {
+    const writing = insertUserRows(usersVia, rows);
+    // Awaited below, after the counters; a failure meanwhile must not go unhandled.
+    writing.catch(() => undefined);
+    try {
+      await applyDeltas(tx, deltas);
+    } finally {
+      await writing.catch(() => undefined);
+    }
+    await writing;
+    return keys;
   }
+  await applyDeltas(tx, deltas);
+  await insertUserRows(tx, rows);
   return keys;
+}
+
+async function insertUserRows(q: Queryable, rows: Row[]): Promise<void> {
+  if (rows.length === 0) {
+    return;
+  }
+  rows.sort((a, b) => cmp(a, b, 3));
+  await q.query(
+    '/* aggregate:users */ INSERT INTO site_daily_users (site_id, day, user_key) SELECT * FROM unnest($1::text[], $2::date[], $3::text[]) ON CONFLICT DO NOTHING',
+    columns(rows, 3),
+  );
 }
 
 export async function addDrops(

@@ -113,7 +113,9 @@ export async function runImport(
         opts.dedup && b.events.length > 0
           ? await insertEventIds(tx, uniqueIds(b.events), opts.dedup.windowMs)
           : b.events;
-      await applyRollups(tx, events);
+      // On a server, the user rows (a set) are written on a second connection meanwhile; they
+      // commit before this transaction does, so a crash in between only repeats them.
+      await applyRollups(tx, events, undefined, db.kind === 'postgres' ? db : undefined);
       if (b.counts.length > 0) {
         await applyDeltas(tx, adCountDeltas(b.counts));
       }
@@ -203,6 +205,11 @@ export async function runImport(
       }
       batch.records++;
       batch.position = rec.position;
+      if ((batch.records & 1023) === 0 && applying) {
+        // Reading runs on promises alone while lines are buffered, which would keep the batch in
+        // the database from hearing back between its statements: let its replies in.
+        await new Promise((r) => setImmediate(r));
+      }
       if (batch.records >= opts.batchRecords) {
         await flush(batch);
         batch = emptyBatch();
