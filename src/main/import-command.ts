@@ -30,7 +30,10 @@ options:
   --name NAME           the import's name (default: from the source; required for -)
   --batch N             records per transaction (default 20000)
   --strict              stop at the first refused record (exit 1)
-  --no-dedup            do not deduplicate by event_id (faster; for ids known to be unique)
+  --no-dedup            do not deduplicate by event_id (faster; for ids known to be unique):
+                        the default for --from, whose rows are unique by the seed's own key
+  --dedup               deduplicate by event_id, also against events sent to the API within
+                        the window: the default for files
   --quiet               no progress bar`;
 
 const SEEDS = ['seed-000', 'seed-001', 'seed-002', 'seed-003', 'seed-004'] as const;
@@ -88,6 +91,7 @@ const parse = (argv: string[]) =>
       batch: { type: 'string' },
       strict: { type: 'boolean', default: false },
       'no-dedup': { type: 'boolean', default: false },
+      dedup: { type: 'boolean', default: false },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -120,6 +124,9 @@ export async function importCommand(argv: string[], config: Config): Promise<num
       process.stdout.write(`${IMPORT_USAGE}\n`);
       return 0;
     }
+    if (args.values.dedup && args.values['no-dedup']) {
+      throw new UsageError('--dedup and --no-dedup: give one');
+    }
     const batch = Number(args.values.batch ?? 20_000);
     if (!Number.isInteger(batch) || batch < 1 || batch > 100_000) {
       throw new UsageError('--batch takes a whole number from 1 to 100000');
@@ -134,7 +141,8 @@ export async function importCommand(argv: string[], config: Config): Promise<num
       name,
       batch,
       strict: args.values.strict,
-      dedup: !args.values['no-dedup'],
+      // A seed's rows are unique by its own key: its ids need no dedup table.
+      dedup: args.values.dedup || (!args.values['no-dedup'] && args.values.from === undefined),
       quiet: args.values.quiet,
     });
   } catch (err) {

@@ -5,7 +5,9 @@
  * the seed's own tables. A second run counts nothing again; a run that dies midway resumes.
  * Needs PostgreSQL on 127.0.0.1:5432; under CI=true it must be there.
  */
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSeedDbSource, type Seed, type SeedDbOptions } from '../../src/import/seed-db.js';
@@ -50,6 +52,22 @@ const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs
 const timeOf = (i: number) => DAYS[i % DAYS.length]! + ((i * 9973) % 86_400) * 1000 + (i % 997);
 
 const cleanup: (() => Promise<void>)[] = [];
+
+/** `tally <args>` as a child process, as a user runs it. */
+function cli(args: string[], env: Record<string, string>) {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main/cli.ts', ...args], {
+    cwd: fileURLToPath(new URL('../../', import.meta.url)),
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    proc.on('exit', (code) => resolve({ code, stdout, stderr })),
+  );
+}
 afterAll(async () => {
   for (const f of cleanup.reverse()) {
     await f().catch(() => undefined);
@@ -762,5 +780,36 @@ describe.skipIf(!runs)('tally import --from seed-00N (the seed database)', () =>
     expect(next.thisRun).toEqual({ records: 300, imported: 300 });
     await expectSiteCounts(db, seed.client, raw, [noPath!, old!]);
     await expectRerunCountsNothing(db, 'seed-004', url.toString());
+  });
+
+  it("the command: tally import --from seed-004 <url>, its ids unique by the seed's key (no dedup table unless --dedup)", async () => {
+    const seed = await seedDatabase(`
+      CREATE TABLE events (id SERIAL PRIMARY KEY, site_id VARCHAR(255), event_type VARCHAR(100),
+        path TEXT, user_id VARCHAR(255), event_time TIMESTAMPTZ, received_at TIMESTAMPTZ)`);
+    await seed.client.query(
+      `INSERT INTO events (site_id, event_type, path, user_id, event_time, received_at)
+       SELECT 'cli-004', 'page_view', '/p' || (i % 3), 'u' || (i % 7), '2025-11-12T10:00:00Z'::timestamptz + i * interval '1 minute', now()
+       FROM generate_series(1, 250) AS i`,
+    );
+    for (const dedup of [false, true]) {
+      const target = await createTestDatabase();
+      cleanup.push(target.drop);
+      const r = await cli(
+        ['import', '--from', 'seed-004', seed.url, ...(dedup ? ['--dedup'] : [])],
+        { DATABASE_URL: target.url },
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain('250 records read');
+      expect(r.stdout).toContain('250 counted');
+      const db = createPgDb({ url: target.url, poolSize: 1 });
+      try {
+        const v = await db.query<{ views: string; ids: string }>(
+          "SELECT (SELECT SUM(views) FROM site_daily WHERE site_id = 'cli-004')::int8 AS views, (SELECT count(*) FROM event_ids)::int8 AS ids",
+        );
+        expect(v.rows[0]).toEqual({ views: '250', ids: dedup ? '250' : '0' });
+      } finally {
+        await db.close();
+      }
+    }
   });
 });
