@@ -2,7 +2,9 @@
  * `npm run bench`: starts Tally in each chosen topology, drives it from this process with
  * autocannon (closed loop) and a paced open-loop generator, checks that the reports count
  * exactly the acknowledged events, measures the two physical limits (a bare node:http server,
- * PostgreSQL's COPY) in the same run, and writes results (JSON, Markdown, SVG chart).
+ * PostgreSQL's COPY) in the same run, and writes results (JSON, Markdown, SVG chart). Two more
+ * parts: the dedup table as it grows, old design against new (dedup-growth.ts), and `tally
+ * import` beside COPY (import-speed.ts), each checking its own counts.
  * Exit status: 0 when every count was exact, 1 otherwise, 2 on bad options.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,6 +12,8 @@ import { cpus, loadavg, release, totalmem, type } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { runBareBaseline, runCopyBaseline } from './baselines.js';
 import { chartSvg } from './chart.js';
+import { runDedupGrowth } from './dedup-growth.js';
+import { runImportSpeed } from './import-speed.js';
 import type { Ledger } from './ledger.js';
 import { type BenchOptions, UsageError, USAGE, parseOptions } from './options.js';
 import { REPO_ROOT } from './procs.js';
@@ -40,16 +44,24 @@ async function main(argv: string[]): Promise<number> {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   const runTag = Math.random().toString(36).slice(2, 8);
   const machine = await machineInfo(opts);
+  const parts = [
+    ...(opts.topologies.length > 0
+      ? [
+          `${opts.topologies.join(', ')}; ${opts.durationS} s per phase, ${opts.connections} connections, batches of ${opts.batch}`,
+        ]
+      : []),
+    ...(opts.importSpeed ? [`import of ${opts.importEvents} page views`] : []),
+    ...(opts.dedupGrowth ? [`dedup growth at ${opts.dedupSizes.join(', ')} rows`] : []),
+  ];
   progress.log(
-    `bench ${stamp}: ${opts.topologies.join(', ')}; ${opts.durationS} s per phase, ${opts.connections} connections, ` +
-      `batches of ${opts.batch}, ${opts.runs} run(s); ${machine.cores} × ${machine.cpu}, load average ${machine.loadAvgStart.join(' ')}`,
+    `bench ${stamp}: ${parts.join('; ')}; ${opts.runs} run(s); ${machine.cores} × ${machine.cpu}, load average ${machine.loadAvgStart.join(' ')}`,
   );
   const runs: RunResult[] = [];
   for (let run = 1; run <= opts.runs; run++) {
     const tag = `${runTag}${run}`;
     const result: RunResult = { run, baselines: {}, topologies: [] };
     runs.push(result);
-    if (opts.baselines) {
+    if (opts.baselines && opts.topologies.length > 0) {
       result.baselines = await runBareBaseline(opts, `${tag}bare`, progress).catch(
         (err: unknown) => ({
           error: `bare node:http: ${(err as Error).message}`,
@@ -89,6 +101,31 @@ async function main(argv: string[]): Promise<number> {
         progress.log(`[COPY] FAILED: ${(err as Error).message}`);
       }
     }
+    if (opts.importSpeed) {
+      result.importSpeed = await runImportSpeed(opts, tag, progress).catch((err: unknown) => {
+        progress.log(`[import] FAILED: ${(err as Error).message}`);
+        return {
+          events: opts.importEvents,
+          fileMiB: 0,
+          imports: [],
+          exact: false,
+          error: (err as Error).message,
+        };
+      });
+    }
+    if (opts.dedupGrowth) {
+      result.dedupGrowth = await runDedupGrowth(opts, tag, progress).catch((err: unknown) => {
+        progress.log(`[dedup] FAILED: ${(err as Error).message}`);
+        return {
+          batch: 0,
+          generations: 0,
+          secondsPerSeries: 0,
+          sizes: [],
+          exact: false,
+          error: (err as Error).message,
+        };
+      });
+    }
   }
   machine.loadAvgEnd = loadavg().map((l) => Math.round(l * 100) / 100);
   const summary = summarize(runs);
@@ -96,15 +133,17 @@ async function main(argv: string[]): Promise<number> {
   const caption =
     `${stamp} · ${machine.cores} × ${machine.cpu} · Node ${machine.node} · ${opts.durationS} s/phase, ` +
     `${opts.connections} connections, ${opts.runs} run(s), medians · load avg ${machine.loadAvgStart[0]}→${machine.loadAvgEnd[0]}`;
-  const svg = chartSvg(summary, opts.batch, caption);
+  const svg = summary.rows.length > 0 ? chartSvg(summary, opts.batch, caption) : undefined;
   mkdirSync(opts.out, { recursive: true });
   const base = join(opts.out, `${stamp}${opts.quick ? '-quick' : ''}`);
   const json = JSON.stringify({ startedAt: stamp, machine, options: opts, runs, summary }, null, 2);
   writeFileSync(`${base}.json`, json);
   writeFileSync(join(opts.out, 'latest.json'), json);
   writeFileSync(`${base}.md`, `${table}\n`);
-  writeFileSync(`${base}.svg`, svg);
-  if (opts.chart) {
+  if (svg) {
+    writeFileSync(`${base}.svg`, svg);
+  }
+  if (opts.chart && svg) {
     mkdirSync(dirname(opts.chart), { recursive: true });
     writeFileSync(opts.chart, svg);
   }
@@ -112,21 +151,38 @@ async function main(argv: string[]): Promise<number> {
     `\n${table}\n\nload average ${machine.loadAvgStart.join(' ')} at the start, ${machine.loadAvgEnd.join(' ')} at the end\n`,
   );
   process.stdout.write(
-    `results: ${base}.json, .md, .svg${opts.chart ? `; chart: ${opts.chart}` : ''}\n`,
+    `results: ${base}.json, .md${svg ? ', .svg' : ''}${opts.chart && svg ? `; chart: ${opts.chart}` : ''}\n`,
   );
-  const failed = summary.rows.filter((r) => !r.exact);
-  if (failed.length > 0 || summary.rows.length === 0) {
-    process.stdout.write(
-      `FAILED: counts not exact or run failed: ${failed.map((r) => `${r.topology} (${r.errors.join('; ')})`).join(', ')}\n`,
-    );
+  const failed = [
+    ...summary.rows.filter((r) => !r.exact).map((r) => `${r.topology} (${r.errors.join('; ')})`),
+    ...(opts.topologies.length > 0 && summary.rows.length === 0 ? ['no topology ran'] : []),
+    ...(summary.importSpeed && !summary.importSpeed.exact
+      ? [`import (${summary.importSpeed.errors.join('; ')})`]
+      : []),
+    ...(summary.dedupGrowth && !summary.dedupGrowth.exact
+      ? [`dedup growth (${summary.dedupGrowth.errors.join('; ')})`]
+      : []),
+  ];
+  if (failed.length > 0) {
+    process.stdout.write(`FAILED: counts not exact or run failed: ${failed.join(', ')}\n`);
     return 1;
   }
-  process.stdout.write('every acknowledged event was counted exactly once\n');
+  process.stdout.write(
+    [
+      ...(opts.topologies.length > 0 ? ['every acknowledged event was counted exactly once'] : []),
+      ...(opts.importSpeed ? ['every import counted every page view exactly once'] : []),
+      ...(opts.dedupGrowth ? ['both dedup designs wrote and purged exactly'] : []),
+    ].join('; ') + '\n',
+  );
   return 0;
 }
 
 async function machineInfo(opts: BenchOptions): Promise<MachineInfo> {
-  const needsPg = opts.baselines || opts.topologies.some((t) => t !== 'embedded');
+  const needsPg =
+    opts.baselines ||
+    opts.dedupGrowth ||
+    opts.importSpeed ||
+    opts.topologies.some((t) => t !== 'embedded');
   const [postgres, redis] = await Promise.all([
     needsPg ? postgresVersion() : undefined,
     opts.topologies.includes('redis') ? redisVersion() : undefined,

@@ -35,12 +35,29 @@ export interface BenchOptions {
   out: string;
   /** Where the SVG chart goes; undefined: `<out>/<stamp>.svg` only. */
   chart: string | undefined;
+  /** The dedup table's insert rate and purge time at growing sizes, old design against new. */
+  dedupGrowth: boolean;
+  /** Rows already in the dedup table at each measured size. */
+  dedupSizes: number[];
+  /** `tally import` of an NDJSON file, into PostgreSQL and the embedded database, beside COPY. */
+  importSpeed: boolean;
+  /** Page views in the generated import file. */
+  importEvents: number;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
-  --quick                 short run to check the harness (embedded, 2 s phases, no overload)
+  --quick                 short run to check the harness (embedded, 2 s phases, no overload,
+                          tiny dedup-growth and import parts)
   -t, --topology LIST     embedded,pg,redis,kafka (default embedded,redis,kafka)
                           pg = tally serve with the embedded log and a PostgreSQL server
+  --dedup-growth          dedup insert rate and purge time as the table grows, old single
+                          table against the partitioned one, on the PostgreSQL server
+  --dedup-sizes LIST      rows already present (default 0,10M,50M; --quick 0,14k,70k)
+  --import                tally import of generated page views (PostgreSQL, embedded;
+                          with and without dedup) beside COPY of the same rows
+  --import-events N       page views in the import file (default 1M; --quick 5k)
+                          Parts: a run without -t, --phases, --dedup-growth or --import runs
+                          everything; --dedup-growth/--import alone run only those parts
   -d, --duration S        seconds of load per phase (default 10)
   -c, --connections N     concurrent connections of the load generator (default 10)
   -b, --batch N           events per request in the batch phases (default 100)
@@ -52,7 +69,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --profile               run Tally under --cpu-prof (profiles in <out>/profiles)
   --env KEY=VALUE         extra environment for Tally (repeatable), e.g. --env AGG_BATCH_MAX_EVENTS=1000
   --inject-fault          self-test: the harness forgets one acknowledged request in the
-                          batch phase, so the run must report NOT EXACT and exit 1
+                          batch phase (and, in the import and dedup-growth parts, its recounts
+                          are off by one), so the run must report NOT EXACT and exit 1
   --overload-backlog N    backlog bound in MiB for the overload phase (default 32)
   --out DIR               results directory (default bench-results)
   --chart FILE            also write the chart there (default docs/benchmarks.svg unless --quick)`;
@@ -77,6 +95,10 @@ export function parseOptions(argv: string[]): BenchOptions {
       'overload-backlog': { type: 'string' },
       out: { type: 'string', default: 'bench-results' },
       chart: { type: 'string' },
+      'dedup-growth': { type: 'boolean', default: false },
+      'dedup-sizes': { type: 'string' },
+      import: { type: 'boolean', default: false },
+      'import-events': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -85,11 +107,17 @@ export function parseOptions(argv: string[]): BenchOptions {
     throw new UsageError('');
   }
   const quick = values.quick;
-  const topologies = list(
-    values.topology ?? (quick ? 'embedded' : 'embedded,redis,kafka'),
-    TOPOLOGIES,
-    'topology',
-  );
+  // Naming a part selects it; naming none runs them all.
+  const parts = values['dedup-growth'] || values.import;
+  const selected = parts || values.topology !== undefined || values.phases !== undefined;
+  const topologies =
+    values.topology === undefined && parts
+      ? []
+      : list(
+          values.topology ?? (quick ? 'embedded' : 'embedded,redis,kafka'),
+          TOPOLOGIES,
+          'topology',
+        );
   const phases = list(
     values.phases ?? PHASES.filter((p) => !quick || p !== 'overload').join(','),
     PHASES,
@@ -119,11 +147,38 @@ export function parseOptions(argv: string[]): BenchOptions {
     ),
     overloadBacklogMiB: num(values['overload-backlog'], 32, 1, 1024, 'overload-backlog'),
     out: values.out,
-    chart: values.chart ?? (quick ? undefined : 'docs/benchmarks.svg'),
+    chart: values.chart ?? (quick || topologies.length === 0 ? undefined : 'docs/benchmarks.svg'),
+    dedupGrowth: values['dedup-growth'] || !selected,
+    dedupSizes: [
+      ...new Set(
+        (values['dedup-sizes'] ?? (quick ? '0,14k,70k' : '0,10M,50M'))
+          .split(',')
+          .map((s) => count(s.trim(), 0, 500_000_000, 'dedup-sizes')),
+      ),
+    ].sort((a, b) => a - b),
+    importSpeed: values.import || !selected,
+    importEvents: count(
+      values['import-events'] ?? (quick ? '5k' : '1M'),
+      10,
+      100_000_000,
+      'import-events',
+    ),
   };
 }
 
 export class UsageError extends Error {}
+
+/** A whole number, optionally with a k or M suffix: `50M`, `14k`, `5000`. */
+function count(raw: string, min: number, max: number, name: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kM]?)$/.exec(raw);
+  const n = m ? Number(m[1]) * (m[2] === 'k' ? 1e3 : m[2] === 'M' ? 1e6 : 1) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(
+      `--${name} takes whole numbers from ${min} to ${max} (k and M suffixes allowed), got ${JSON.stringify(raw)}`,
+    );
+  }
+  return n;
+}
 
 function num(
   raw: string | undefined,

@@ -1,5 +1,13 @@
 import { fmtInt } from './progress.js';
-import type { PhaseName, PhaseResult, RunResult, TopologyResult } from './types.js';
+import type {
+  DedupIdKind,
+  DedupSizeResult,
+  ImportRunResult,
+  PhaseName,
+  PhaseResult,
+  RunResult,
+  TopologyResult,
+} from './types.js';
 
 /** One topology's figures, each the median over the runs (ratios are taken within a run first). */
 export interface SummaryRow {
@@ -41,7 +49,62 @@ export interface Summary {
   bareBatchPerS?: number;
   copyRowsPerS?: number;
   floorP99?: number;
+  dedupGrowth?: DedupSummary;
+  importSpeed?: ImportSummary;
   allExact: boolean;
+}
+
+/** The dedup growth part, each figure the median over the runs. */
+export interface DedupSummary {
+  runs: number;
+  batch: number;
+  generations: number;
+  secondsPerSeries: number;
+  sizes: {
+    rows: number;
+    fill?: { oldS?: number; newS?: number; vacuumS?: number };
+    inserts: {
+      kind: DedupIdKind;
+      oldRowsPerS?: number;
+      newRowsPerS?: number;
+      /** new ÷ old within each run (for Tally's own ids: ÷ old with client time-ordered ids). */
+      ratio?: number;
+      batches: { old: number; new: number };
+    }[];
+    purge?: {
+      rows: number;
+      newDropMs?: number;
+      oldDeleteMs?: number;
+      oldVacuumMs?: number;
+      dayRows: number;
+      oldDayDeleteMs?: number;
+      oldDayVacuumMs?: number;
+    };
+  }[];
+  exact: boolean;
+  errors: string[];
+}
+
+/** The import part, each figure the median over the runs. */
+export interface ImportSummary {
+  runs: number;
+  events: number;
+  fileMiB: number;
+  copyRowsPerS?: number;
+  copySeconds?: number;
+  /** Keyed rows the default import into PostgreSQL wrote (first run). */
+  tableRows?: Record<string, number>;
+  imports: {
+    target: ImportRunResult['target'];
+    dedup: boolean;
+    eventsPerS?: number;
+    seconds?: number;
+    wallS?: number;
+    ratioToCopy?: number;
+    exact: boolean;
+  }[];
+  exact: boolean;
+  errors: string[];
 }
 
 export function summarize(runs: RunResult[]): Summary {
@@ -116,13 +179,127 @@ export function summarize(runs: RunResult[]): Summary {
     }
     return row;
   });
+  const dedup = summarizeDedup(runs);
+  const imports = summarizeImport(runs);
   return {
     rows,
     bareSinglePerS: median(runs.map((r) => r.baselines.bareSingle?.acceptedPerS)),
     bareBatchPerS: median(runs.map((r) => r.baselines.bareBatch?.acceptedPerS)),
     copyRowsPerS: median(runs.map((r) => r.baselines.copy?.rowsPerS)),
     floorP99: median(runs.map((r) => r.baselines.bareFloor?.latencyMs.p99)),
-    allExact: rows.every((r) => r.exact),
+    ...(dedup ? { dedupGrowth: dedup } : {}),
+    ...(imports ? { importSpeed: imports } : {}),
+    allExact: rows.every((r) => r.exact) && (dedup?.exact ?? true) && (imports?.exact ?? true),
+  };
+}
+
+function summarizeDedup(runs: RunResult[]): DedupSummary | undefined {
+  const per = runs.flatMap((r) => (r.dedupGrowth ? [r.dedupGrowth] : []));
+  if (per.length === 0) {
+    return undefined;
+  }
+  const sizes = [...new Set(per.flatMap((d) => d.sizes.map((s) => s.rows)))].sort((a, b) => a - b);
+  const kinds: DedupIdKind[] = ['tally', 'client-ordered', 'client-random'];
+  return {
+    runs: per.length,
+    batch: per[0]!.batch,
+    generations: per[0]!.generations,
+    secondsPerSeries: per[0]!.secondsPerSeries,
+    sizes: sizes.map((rows) => {
+      const at = per.flatMap((d) => d.sizes.filter((s) => s.rows === rows));
+      const ins = (s: DedupSizeResult, k: DedupIdKind) => s.inserts.find((i) => i.kind === k);
+      const fills = at.flatMap((s) => (s.fill ? [s.fill] : []));
+      const purges = at.flatMap((s) => (s.purge ? [s.purge] : []));
+      return {
+        rows,
+        ...(fills.length > 0
+          ? {
+              fill: {
+                oldS: median(fills.map((f) => f.oldS)),
+                newS: median(fills.map((f) => f.newS)),
+                vacuumS: median(fills.map((f) => f.vacuumS)),
+              },
+            }
+          : {}),
+        inserts: kinds
+          .filter((k) => at.some((s) => ins(s, k)))
+          .map((kind) => ({
+            kind,
+            oldRowsPerS: median(at.map((s) => ins(s, kind)?.old?.rowsPerS)),
+            newRowsPerS: median(at.map((s) => ins(s, kind)?.new.rowsPerS)),
+            ratio: median(
+              at.map((s) =>
+                ratio(
+                  ins(s, kind)?.new.rowsPerS,
+                  (ins(s, kind)?.old ?? ins(s, 'client-ordered')?.old)?.rowsPerS,
+                ),
+              ),
+            ),
+            batches: {
+              old: at.reduce((a, s) => a + (ins(s, kind)?.old?.batches ?? 0), 0),
+              new: at.reduce((a, s) => a + (ins(s, kind)?.new.batches ?? 0), 0),
+            },
+          })),
+        ...(purges.length > 0
+          ? {
+              purge: {
+                rows: purges[0]!.rows,
+                oldDeleteMs: median(purges.map((p) => p.oldDeleteMs)),
+                oldVacuumMs: median(purges.map((p) => p.oldVacuumMs)),
+                newDropMs: median(purges.map((p) => p.newDropMs)),
+                dayRows: purges[0]!.dayRows,
+                oldDayDeleteMs: median(purges.map((p) => p.oldDayDeleteMs)),
+                oldDayVacuumMs: median(purges.map((p) => p.oldDayVacuumMs)),
+              },
+            }
+          : {}),
+      };
+    }),
+    exact: per.every((d) => d.exact && !d.error && d.sizes.length > 0),
+    errors: per.flatMap((d) => [
+      ...(d.error ? [d.error] : []),
+      ...d.sizes.flatMap((s) => s.errors.map((e) => `${s.rows} rows: ${e}`)),
+    ]),
+  };
+}
+
+function summarizeImport(runs: RunResult[]): ImportSummary | undefined {
+  const per = runs.flatMap((r) => (r.importSpeed ? [r.importSpeed] : []));
+  if (per.length === 0) {
+    return undefined;
+  }
+  const pick = (i: { imports: ImportRunResult[] }, target: string, dedup: boolean) =>
+    i.imports.find((x) => x.target === target && x.dedup === dedup);
+  const variants = (['postgres', 'embedded'] as const).flatMap((target) =>
+    [true, false].map((dedup) => ({ target, dedup })),
+  );
+  return {
+    runs: per.length,
+    events: per[0]!.events,
+    fileMiB: per[0]!.fileMiB,
+    copyRowsPerS: median(per.map((i) => i.copy?.rowsPerS)),
+    copySeconds: median(per.map((i) => i.copy?.seconds)),
+    tableRows: per[0] && pick(per[0], 'postgres', true)?.tableRows,
+    imports: variants
+      .filter(({ target, dedup }) => per.some((i) => pick(i, target, dedup)))
+      .map(({ target, dedup }) => ({
+        target,
+        dedup,
+        eventsPerS: median(per.map((i) => pick(i, target, dedup)?.eventsPerS)),
+        seconds: median(per.map((i) => pick(i, target, dedup)?.seconds)),
+        wallS: median(per.map((i) => pick(i, target, dedup)?.wallS)),
+        ratioToCopy: median(
+          per.map((i) => ratio(pick(i, target, dedup)?.eventsPerS, i.copy?.rowsPerS)),
+        ),
+        exact: per.every((i) => pick(i, target, dedup)?.exact === true),
+      })),
+    exact: per.every((i) => i.exact && !i.error && i.imports.length === 4),
+    errors: per.flatMap((i) => [
+      ...(i.error ? [i.error] : []),
+      ...i.imports.flatMap((x) =>
+        x.error ? [`${x.target}${x.dedup ? '' : ' --no-dedup'}: ${x.error}`] : [],
+      ),
+    ]),
   };
 }
 
@@ -137,6 +314,11 @@ export function markdown(s: Summary, batch: number): string {
       .map(([k, v]) => `${k.replace('tally ', '')} ${v}`)
       .join(', ') || '—';
   const out: string[] = [];
+  if (s.rows.length === 0) {
+    return [markdownDedup(s.dedupGrowth), markdownImport(s.importSpeed)]
+      .filter(Boolean)
+      .join('\n\n');
+  }
   out.push(
     `Baselines: bare node:http ${n(s.bareSinglePerS)} req/s with single events, ${n(s.bareBatchPerS)} events/s in batches of ${batch}; ` +
       `PostgreSQL COPY into a keyed table ${n(s.copyRowsPerS)} rows/s. ` +
@@ -177,6 +359,122 @@ export function markdown(s: Summary, batch: number): string {
         `| ${r.topology} | ${n(o.offeredPerS)} | ${n(o.acceptedPerS)} | ${pct(o.refusedShare)} | ${pct(o.refusedWithRetryAfterShare)} | ${ms(o.p99)} | ${rss(o.peakRssMiB)} | ${o.backlogBound} |`,
       );
     }
+  }
+  return [out.join('\n'), markdownDedup(s.dedupGrowth), markdownImport(s.importSpeed)]
+    .filter(Boolean)
+    .join('\n\n');
+}
+
+const KIND_LABEL: Record<DedupIdKind, string> = {
+  tally: "Tally's UUIDv7 (made at arrival)",
+  'client-ordered': "client's UUIDv7 (time-ordered)",
+  'client-random': "client's random UUIDv4",
+};
+
+/** Rows as 50M, 10M, 14k. */
+export function fmtRows(n: number): string {
+  if (n >= 1e6 && n % 1e5 === 0) {
+    return `${n / 1e6}M`;
+  }
+  return n >= 1e3 && n % 100 === 0 ? `${n / 1e3}k` : String(n);
+}
+
+export function markdownDedup(d?: DedupSummary): string {
+  if (!d) {
+    return '';
+  }
+  const n = (v?: number) => (v === undefined ? '—' : fmtInt(v));
+  const out: string[] = [
+    `Dedup insert, batches of ${fmtInt(d.batch)} new ids, one transaction each; median rows/s of the batches ` +
+      `(${d.secondsPerSeries} s of batches per design and kind of id, the designs alternating batch by batch${d.runs > 1 ? `; median of ${d.runs} runs` : ''}). ` +
+      `Old: one table keyed on event_id (migrations 0001 + 0004). New: partitioned by arrival generation (0005), ` +
+      `the rows present arriving over 10.5 days: the previous generation full (a 7-day window), the current one half full.`,
+    '',
+    '| rows present | ids | old: one table, rows/s | new: by arrival, rows/s | new ÷ old |',
+    '| ---: | --- | ---: | ---: | ---: |',
+  ];
+  for (const size of d.sizes) {
+    for (const i of size.inserts) {
+      const old =
+        i.oldRowsPerS !== undefined
+          ? n(i.oldRowsPerS)
+          : `(${n(size.inserts.find((x) => x.kind === 'client-ordered')?.oldRowsPerS)})`;
+      out.push(
+        `| ${fmtRows(size.rows)} | ${KIND_LABEL[i.kind]} | ${old} | ${n(i.newRowsPerS)} | ${i.ratio === undefined ? '—' : `${i.ratio.toFixed(2)}×`} |`,
+      );
+    }
+  }
+  out.push(
+    '',
+    "(Parenthesised: the old design writes every id alike; its figure for the client's time-ordered ids.)",
+  );
+  const purged = d.sizes.filter((s) => s.purge);
+  if (purged.length > 0) {
+    out.push(
+      '',
+      '| rows present | purge of the previous generation (a window), rows | new: dropGenerationsEndedBy (DROP of its partition), ms | old: DELETE … WHERE ts_ms < … of the same rows, ms | old: VACUUM after it, ms | old, its oldest day alone: rows, DELETE + VACUUM ms |',
+      '| ---: | ---: | ---: | ---: | ---: | ---: |',
+    );
+    for (const s of purged) {
+      const p = s.purge!;
+      out.push(
+        `| ${fmtRows(s.rows)} | ${n(p.rows)} | ${p.newDropMs?.toFixed(1) ?? '—'} | ${n(p.oldDeleteMs)} | ${n(p.oldVacuumMs)} | ${n(p.dayRows)}: ${n(p.oldDayDeleteMs)} + ${n(p.oldDayVacuumMs)} |`,
+      );
+    }
+  }
+  const filled = d.sizes.filter((s) => s.fill);
+  if (filled.length > 0) {
+    out.push(
+      '',
+      'Pre-fill (server-side `INSERT … SELECT … generate_series`, both designs at once on two connections), then `VACUUM ANALYZE` and `CHECKPOINT`: ' +
+        filled
+          .map(
+            (s) =>
+              `${fmtRows(s.rows)} rows: old ${s.fill!.oldS ?? '—'} s, new ${s.fill!.newS ?? '—'} s, then ${s.fill!.vacuumS ?? '—'} s`,
+          )
+          .join('; ') +
+        '.',
+    );
+  }
+  out.push(
+    '',
+    d.exact
+      ? 'Dedup counts exact: every new id written once, repeated and older-generation ids refused, each purge removing exactly its rows.'
+      : `Dedup counts **NOT EXACT**: ${d.errors.join('; ')}`,
+  );
+  return out.join('\n');
+}
+
+export function markdownImport(i?: ImportSummary): string {
+  if (!i) {
+    return '';
+  }
+  const n = (v?: number) => (v === undefined ? '—' : fmtInt(v));
+  const out: string[] = [
+    `Import of ${fmtInt(i.events)} page views (NDJSON, ${i.fileMiB} MiB: 20 sites, 500 paths, 5,000 users, 30 days; client UUIDv7 ids), ` +
+      `\`tally import FILE --quiet\` as a child process, events/s from its summary line${i.runs > 1 ? `; median of ${i.runs} runs` : ''}:`,
+    '',
+    '| into | events/s | × COPY | seconds (summary line) | seconds (process) | counts exact |',
+    '| --- | ---: | ---: | ---: | ---: | --- |',
+    `| COPY (event_id, site_id, day, path, user_id) into a keyed table, PostgreSQL | ${n(i.copyRowsPerS)} | 1.00× | ${i.copySeconds ?? '—'} | — | — |`,
+  ];
+  for (const x of i.imports) {
+    out.push(
+      `| ${x.target === 'postgres' ? 'PostgreSQL (DATABASE_URL)' : 'embedded (DATA_DIR)'}, ${x.dedup ? 'default' : '--no-dedup'} | ` +
+        `${n(x.eventsPerS)} | ${x.ratioToCopy === undefined ? '—' : `${x.ratioToCopy.toFixed(2)}×`} | ${x.seconds ?? '—'} | ${x.wallS ?? '—'} | ` +
+        `${x.exact ? 'yes' : '**NO**'} |`,
+    );
+  }
+  if (i.tableRows) {
+    out.push(
+      '',
+      `Keyed rows the default import wrote (COPY: one per event): ${Object.entries(i.tableRows)
+        .map(([t, v]) => `${t} ${fmtInt(v)}`)
+        .join(', ')}.`,
+    );
+  }
+  if (!i.exact) {
+    out.push('', `Import counts **NOT EXACT**: ${i.errors.join('; ')}`);
   }
   return out.join('\n');
 }

@@ -78,6 +78,8 @@ export interface RunResult {
   run: number;
   baselines: BaselineResult;
   topologies: TopologyResult[];
+  dedupGrowth?: DedupGrowthResult;
+  importSpeed?: ImportSpeedResult;
 }
 
 export interface MachineInfo {
@@ -93,4 +95,79 @@ export interface MachineInfo {
   kafka?: string;
   loadAvgStart: number[];
   loadAvgEnd?: number[];
+}
+
+/** Rows per second of a series of dedup insert batches (one transaction each). */
+export interface BatchRates {
+  batches: number;
+  /** Median, and the quartiles, of the batches' own rates. */
+  rowsPerS: number;
+  p25: number;
+  p75: number;
+}
+
+/**
+ * The ids of a dedup measurement: `tally`: UUIDv7 made by Tally at arrival (the new design
+ * looks in the current generation only); `client-ordered`: time-ordered UUIDv7 sent by a
+ * client (stamped before arrival, so older generations are looked up too); `client-random`:
+ * random UUIDv4 sent by a client.
+ */
+export type DedupIdKind = 'tally' | 'client-ordered' | 'client-random';
+
+export interface DedupSizeResult {
+  /** Rows already in the dedup table when the batches start. */
+  rows: number;
+  /** Pre-fill (server-side SQL), then VACUUM ANALYZE and CHECKPOINT, per design. */
+  fill?: { oldS: number; newS: number; vacuumS: number };
+  inserts: { kind: DedupIdKind; old?: BatchRates; new: BatchRates }[];
+  /**
+   * Purge of the previous generation (a window of arrivals, 2/3 of the pre-filled rows): the
+   * new design drops its partition; the old one deletes the same rows and vacuums, and also
+   * (measured first) its oldest day alone.
+   */
+  purge?: {
+    rows: number;
+    newDropMs: number;
+    oldDeleteMs: number;
+    oldVacuumMs: number;
+    dayRows: number;
+    oldDayDeleteMs: number;
+    oldDayVacuumMs: number;
+  };
+  exact: boolean;
+  errors: string[];
+}
+
+export interface DedupGrowthResult {
+  batch: number;
+  generations: number;
+  secondsPerSeries: number;
+  sizes: DedupSizeResult[];
+  exact: boolean;
+  error?: string;
+}
+
+export interface ImportRunResult {
+  target: 'postgres' | 'embedded';
+  dedup: boolean;
+  /** From the command's summary line: records read, counted, seconds and rate. */
+  records: number;
+  counted: number;
+  seconds: number;
+  eventsPerS: number;
+  /** The child process from spawn to exit (Node start-up, database open and close included). */
+  wallS: number;
+  /** Rows in the dedup and keyed rollup tables afterwards (COPY writes one keyed row per event). */
+  tableRows?: Record<string, number>;
+  exact: boolean;
+  error?: string;
+}
+
+export interface ImportSpeedResult {
+  events: number;
+  fileMiB: number;
+  copy?: { rows: number; seconds: number; rowsPerS: number };
+  imports: ImportRunResult[];
+  exact: boolean;
+  error?: string;
 }
