@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CanonicalEvent } from '../events/event.js';
 import type { Logger } from '../logger.js';
+import { Backoff, sleep } from '../retry.js';
 import { isRetriableDbError, type Db } from '../storage/db.js';
 import type { Batch, Transport } from '../transport/transport.js';
 import {
@@ -54,8 +55,6 @@ export interface Aggregator {
   maintain(): Promise<void>;
   stats(): AggregatorStats;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * consume → drop in-batch duplicates → insert event ids (ON CONFLICT DO NOTHING) → roll up only
@@ -160,7 +159,7 @@ export function createAggregator(
   }
 
   async function handle(batch: Batch): Promise<void> {
-    let delay = 100;
+    const backoff = new Backoff(100, 5000);
     const low = oldestArrival(batch.events);
     inHand.set(batch, low);
     for (;;) {
@@ -181,12 +180,12 @@ export function createAggregator(
           inHand.delete(batch);
           throw err;
         }
+        const delayMs = backoff.next();
         log.error(
-          { err, delayMs: delay, events: batch.events.length },
+          { err, delayMs, events: batch.events.length },
           'storage unavailable; batch not acknowledged, retrying',
         );
-        await sleep(delay);
-        delay = Math.min(delay * 2, 5000);
+        await sleep(delayMs);
       }
     }
   }

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { CanonicalEvent } from '../events/event.js';
 import { logUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { Backoff, sleep } from '../retry.js';
 import {
   decodeRecord,
   encodeRecord,
@@ -283,7 +284,7 @@ class EmbeddedLog implements Transport {
     this.release = opts.release;
     try {
       await this.startFrom(opts.checkpoint);
-      let delay = 100;
+      const backoff = new Backoff(100, 5000);
       while (!this.stopping) {
         if (this.consumerPos >= this.end) {
           await new Promise<void>((r) => (this.dataArrived = r));
@@ -297,12 +298,12 @@ class EmbeddedLog implements Transport {
         const { events, next } = await this.readBatch(this.consumerPos, opts.maxBatchEvents);
         try {
           await handler({ events, checkpoint: { name: CHECKPOINT_NAME, position: String(next) } });
-          delay = 100;
+          backoff.reset();
         } catch (err) {
           if (!this.stopping) {
-            this.log.error({ err, delayMs: delay }, 'batch handler failed; will redeliver');
-            await new Promise((r) => setTimeout(r, delay));
-            delay = Math.min(delay * 2, 5000);
+            const delayMs = backoff.next();
+            this.log.error({ err, delayMs }, 'batch handler failed; will redeliver');
+            await sleep(delayMs);
           }
           continue;
         }

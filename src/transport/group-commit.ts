@@ -79,23 +79,6 @@ export function withTimeout<V>(p: Promise<V>, ms: number, onTimeout: () => Error
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
-/** A sleep that ends early when `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) {
-      resolve();
-      return;
-    }
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
-
 /** Splits `items` (kept whole) into chunks of at most `max` weight; a heavier single item is its own chunk. */
 export function chunkBy<V>(items: V[], weight: (v: V) => number, max: number): V[][] {
   const out: V[][] = [];

@@ -1,7 +1,8 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { CanonicalEvent } from '../events/event.js';
 import type { Logger } from '../logger.js';
-import { chunkBy, sleep } from './group-commit.js';
+import { Backoff, sleep } from '../retry.js';
+import { chunkBy } from './group-commit.js';
 import type { Batch, BatchLimits } from './transport.js';
 
 export interface KafkaConsumerDeps {
@@ -38,7 +39,7 @@ export async function runKafkaConsumer(
   signal: AbortSignal,
 ): Promise<void> {
   const { maxEvents } = limits;
-  let backoff = 500;
+  const backoff = new Backoff(500, 5000);
   while (!signal.aborted) {
     const consumer = d.kafka.consumer({
       groupId: d.groupId,
@@ -82,21 +83,17 @@ export async function runKafkaConsumer(
       if (err) {
         d.log.warn({ err: err.message }, 'kafka consumer crashed; restarting it');
       } else {
-        backoff = 500;
+        backoff.reset();
       }
     } catch (err) {
       if (!signal.aborted) {
-        d.log.warn(
-          { err: (err as Error).message, delayMs: backoff },
-          'kafka consumer could not start; retrying',
-        );
+        d.log.warn({ err: (err as Error).message }, 'kafka consumer could not start; retrying');
       }
     }
     // Stops fetching, waits for the batches in hand, leaves the group.
     await disconnect(consumer);
     if (!signal.aborted) {
-      await sleep(backoff, signal);
-      backoff = Math.min(backoff * 2, 5000);
+      await backoff.wait(signal);
     }
   }
 }
@@ -142,7 +139,7 @@ async function handle(
   // kafkajs heartbeats only when asked: keep the membership alive during a long transaction.
   const keepAlive = setInterval(() => void p.heartbeat().catch(() => undefined), HEARTBEAT_MS);
   try {
-    let delay = 100;
+    const backoff = new Backoff(100, 5000);
     for (;;) {
       try {
         await handler({ events });
@@ -151,12 +148,9 @@ async function handle(
         if (signal.aborted || !p.isRunning() || p.isStale()) {
           return false;
         }
-        log.error(
-          { err, delayMs: delay, events: events.length },
-          'batch handler failed; will redeliver',
-        );
-        await sleep(delay, signal);
-        delay = Math.min(delay * 2, 5000);
+        const delayMs = backoff.next();
+        log.error({ err, delayMs, events: events.length }, 'batch handler failed; will redeliver');
+        await sleep(delayMs, signal);
       }
     }
   } finally {

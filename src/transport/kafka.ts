@@ -2,7 +2,8 @@ import type { Kafka, Producer } from 'kafkajs';
 import type { CanonicalEvent } from '../events/event.js';
 import { logUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { chunkBy, GroupCommit, sleep, withTimeout } from './group-commit.js';
+import { Backoff } from '../retry.js';
+import { chunkBy, GroupCommit, withTimeout } from './group-commit.js';
 import { KafkaAdmin } from './kafka-admin.js';
 import { runKafkaConsumer } from './kafka-consumer.js';
 import { hashKey, partitionKey } from './partition-key.js';
@@ -233,14 +234,13 @@ class KafkaTransport implements Transport {
   }
 
   private async reconnect(): Promise<void> {
-    let delay = 250;
+    const backoff = new Backoff(250, 2000);
     while (this.state === 'down' && !this.closed) {
       try {
         await this.getProducer();
         return;
       } catch {
-        await sleep(delay, this.closing.signal);
-        delay = Math.min(delay * 2, 2000);
+        await backoff.wait(this.closing.signal);
       }
     }
   }

@@ -1,6 +1,7 @@
 import type { CanonicalEvent } from '../events/event.js';
 import type { Logger } from '../logger.js';
-import { chunkBy, sleep } from './group-commit.js';
+import { Backoff, sleep } from '../retry.js';
+import { chunkBy } from './group-commit.js';
 import type { RedisClient } from './redis-client.js';
 import { TRIM_SCRIPT } from './redis-stream-scripts.js';
 import type { Batch, BatchLimits } from './transport.js';
@@ -67,7 +68,7 @@ export class RedisStreamConsumer {
     const { log } = this.d;
     let groupReady = false;
     let lastReclaim = 0;
-    let delay = 100;
+    const backoff = new Backoff(100, 5000);
     while (!this.signal.aborted) {
       try {
         if (!this.d.reader.isReady) {
@@ -101,7 +102,7 @@ export class RedisStreamConsumer {
         if (!(await this.deliver(entries))) {
           return;
         }
-        delay = 100;
+        backoff.reset();
       } catch (err) {
         if (this.signal.aborted) {
           return;
@@ -109,12 +110,9 @@ export class RedisStreamConsumer {
         if (String((err as Error).message).includes('NOGROUP')) {
           groupReady = false;
         }
-        log.warn(
-          { err: (err as Error).message, delayMs: delay },
-          'redis stream read failed; retrying',
-        );
-        await sleep(delay, this.signal);
-        delay = Math.min(delay * 2, 5000);
+        const delayMs = backoff.next();
+        log.warn({ err: (err as Error).message, delayMs }, 'redis stream read failed; retrying');
+        await sleep(delayMs, this.signal);
       }
     }
   }
@@ -331,7 +329,7 @@ export class RedisStreamConsumer {
       Math.max(50, Math.floor(reclaimIdleMs / 3)),
     );
     try {
-      let delay = 100;
+      const backoff = new Backoff(100, 5000);
       for (;;) {
         if (this.signal.aborted) {
           return false;
@@ -343,12 +341,12 @@ export class RedisStreamConsumer {
           if (this.signal.aborted) {
             return false;
           }
+          const delayMs = backoff.next();
           log.error(
-            { err, delayMs: delay, events: events.length },
+            { err, delayMs, events: events.length },
             'batch handler failed; will redeliver',
           );
-          await sleep(delay, this.signal);
-          delay = Math.min(delay * 2, 5000);
+          await sleep(delayMs, this.signal);
         }
       }
     } finally {
