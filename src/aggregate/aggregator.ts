@@ -243,13 +243,14 @@ export function createAggregator(
 
   return {
     async start() {
-      const checkpoint = await loadCheckpoint(db, transport.name);
+      const name = transport.traits.checkpointName;
+      const checkpoint = name === undefined ? undefined : await loadCheckpoint(db, name);
       consuming = transport.consume(handle, {
         checkpoint,
         maxBatchEvents: opts.batchMaxEvents,
         maxWaitMs: opts.batchMaxWaitMs,
         concurrency: opts.concurrency ?? 1,
-        release: () => flushDurably(db),
+        release: () => flushDurably(db, name),
       });
       consuming.catch((err: unknown) => log.error({ err }, 'consumer stopped'));
       await maintainDedup(true);
@@ -297,9 +298,11 @@ const pendingIn = (t: Transport) => {
  * One synchronous commit: PostgreSQL flushes the WAL up to it, so every earlier (asynchronous)
  * commit is durable too. The embedded database commits batches with synchronous_commit off.
  */
-async function flushDurably(db: Db): Promise<void> {
+async function flushDurably(db: Db, checkpoint: string | undefined): Promise<void> {
   await db.transaction(async (tx) => {
     await tx.query('SET LOCAL synchronous_commit = on');
-    await tx.query("UPDATE consumer_checkpoints SET updated_at = now() WHERE name = 'embedded'");
+    await tx.query('UPDATE consumer_checkpoints SET updated_at = now() WHERE name = $1', [
+      checkpoint ?? '',
+    ]);
   });
 }

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { migrate } from '../storage/migrate.js';
+import { traitsOf } from '../transport/create-transport.js';
 import { openDb } from './components.js';
 import { importCommand } from './import-command.js';
 import { start } from './serve.js';
@@ -34,7 +35,7 @@ async function main(argv: string[]): Promise<number> {
     case 'serve':
     case 'api':
     case 'worker': {
-      if (command !== 'serve' && config.transport.kind === 'embedded') {
+      if (command !== 'serve' && traitsOf(config.transport.kind).inProcess) {
         process.stderr.write(
           `tally: ${command} runs apart from the ${command === 'api' ? 'aggregator' : 'API'}: set TRANSPORT=redis or TRANSPORT=kafka (the embedded log lives inside one process; use serve)\n`,
         );

@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Db } from '../storage/db.js';
 import { createPgDb } from '../storage/pg-db.js';
 import { createPgliteDb } from '../storage/pglite-db.js';
-import { createTransport } from '../transport/create-transport.js';
+import { createTransport, traitsOf } from '../transport/create-transport.js';
 import type { Transport } from '../transport/transport.js';
 
 /** PostgreSQL server when DATABASE_URL is set, else embedded PGlite under DATA_DIR. */
@@ -18,7 +18,7 @@ export async function openDb(config: Config): Promise<Db> {
   // commit covers it; Redis and Kafka forget a batch once it is acknowledged.
   return createPgliteDb({
     dataDir: config.db.dataDir,
-    asyncCommit: config.transport.kind === 'embedded',
+    asyncCommit: traitsOf(config.transport.kind).holdsUntilReleased,
   });
 }
 

@@ -67,7 +67,7 @@ export async function start(
     await api?.close();
     // The embedded log lives in this process: drain it into storage before closing. A broker
     // keeps what is left for the next worker.
-    const drain = transport.name === 'embedded' ? { drainUntil: deadline - 500 } : {};
+    const drain = transport.traits.inProcess ? { drainUntil: deadline - 500 } : {};
     await aggregator?.stop(drain);
     await transport.close();
     await db.close();

@@ -2,7 +2,13 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { createEmbeddedLog } from './embedded-log.js';
 import { createRedisStreams } from './redis-streams.js';
-import type { Transport } from './transport.js';
+import { EMBEDDED_TRAITS } from './embedded-log.js';
+import { BROKER_TRAITS, type Transport, type TransportTraits } from './transport.js';
+
+/** The traits of the log TRANSPORT names, known before it is opened (the database is first). */
+export function traitsOf(kind: Config['transport']['kind']): TransportTraits {
+  return kind === 'embedded' ? EMBEDDED_TRAITS : BROKER_TRAITS;
+}
 
 /** The one place that picks a transport (TRANSPORT=embedded|redis|kafka). */
 export async function createTransport(

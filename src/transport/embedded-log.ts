@@ -23,7 +23,7 @@ import {
   scanSegment,
   segmentName,
 } from './segment-files.js';
-import type { Batch, ConsumeOptions, LogStats, Transport } from './transport.js';
+import type { Batch, ConsumeOptions, LogStats, Transport, TransportTraits } from './transport.js';
 
 export interface EmbeddedLogOptions {
   dir: string;
@@ -51,6 +51,13 @@ const DSYNC = process.platform === 'linux' ? (fsConstants.O_DSYNC ?? 0) : 0;
 const MAX_IOV = 1024;
 const APPEND_FLAGS = fsConstants.O_RDWR | DSYNC;
 const CHECKPOINT_NAME = 'embedded';
+
+/** In this process, its position in the database, its segments kept until released. */
+export const EMBEDDED_TRAITS: TransportTraits = {
+  checkpointName: CHECKPOINT_NAME,
+  holdsUntilReleased: true,
+  inProcess: true,
+};
 /**
  * The next segment, made ahead of time: zero-filled to its full size and synced, then renamed
  * into place when the log rolls. A durable write that overwrites allocated blocks of a file
@@ -112,6 +119,7 @@ async function zerosFrom(fh: FileHandle, from: number, to: number): Promise<bool
 
 class EmbeddedLog implements Transport {
   readonly name = 'embedded';
+  readonly traits = EMBEDDED_TRAITS;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private pendingEvents = 0;

@@ -9,6 +9,7 @@ import { runKafkaConsumer } from './kafka-consumer.js';
 import { hashKey, partitionKey } from './partition-key.js';
 import {
   batchLimits,
+  BROKER_TRAITS,
   type Batch,
   type ConsumeOptions,
   type LogStats,
@@ -68,6 +69,7 @@ export async function createKafkaTransport(opts: KafkaOptions, log: Logger): Pro
 
 class KafkaTransport implements Transport {
   readonly name = 'kafka';
+  readonly traits = BROKER_TRAITS;
   private readonly queue: GroupCommit<Encoded[]>;
   private readonly timeoutMs: number;
   private readonly closing = new AbortController();

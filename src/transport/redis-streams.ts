@@ -14,6 +14,7 @@ import {
 import { RedisStreamConsumer } from './redis-stream-consumer.js';
 import {
   batchLimits,
+  BROKER_TRAITS,
   type Batch,
   type ConsumeOptions,
   type LogStats,
@@ -59,6 +60,7 @@ export async function createRedisStreams(
 
 class RedisStreams implements Transport {
   readonly name = 'redis';
+  readonly traits = BROKER_TRAITS;
   private readonly client: RedisClient;
   private readonly queue: GroupCommit<string>;
   private readonly timeoutMs: number;

@@ -57,12 +57,35 @@ export interface LogStats {
 }
 
 /**
+ * What a log is, as the rest of the service needs to know it: declared by each implementation,
+ * so that no caller recognises a log by its name.
+ */
+export interface TransportTraits {
+  /**
+   * The name under which the consumer's position is stored in the database, moved in each
+   * batch's transaction; undefined when the log keeps its consumers' positions itself.
+   */
+  readonly checkpointName: string | undefined;
+  /**
+   * Whether the log keeps acknowledged batches until `release` resolves: storage may then
+   * commit them asynchronously, since the log replays whatever a crash rolled back.
+   */
+  readonly holdsUntilReleased: boolean;
+  /**
+   * Whether the log lives inside one process: the API and the aggregator cannot run apart,
+   * and what is left in it is drained into storage before that process stops.
+   */
+  readonly inProcess: boolean;
+}
+
+/**
  * The log between the edge and the aggregator. Keep this small: every method must be
  * implementable by the embedded log, Redis Streams and Kafka.
  * Delivery is at-least-once; exactness comes from the aggregator's dedup.
  */
 export interface Transport {
   readonly name: string;
+  readonly traits: TransportTraits;
   /** Resolves only once the events are durable in the log. Rejects with an AppError (503) when it cannot take them. */
   publish(events: CanonicalEvent[]): Promise<void>;
   /**
@@ -76,3 +99,10 @@ export interface Transport {
   stats(): LogStats;
   close(): Promise<void>;
 }
+
+/** A broker keeps its consumers' positions and forgets what they acknowledged. */
+export const BROKER_TRAITS: TransportTraits = {
+  checkpointName: undefined,
+  holdsUntilReleased: false,
+  inProcess: false,
+};
