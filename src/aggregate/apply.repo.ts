@@ -2,7 +2,14 @@ import type { CanonicalEvent } from '../events/event.js';
 import { dayOf } from '../events/time.js';
 import type { Queryable } from '../storage/db.js';
 import type { KnownKeys } from './known-keys.js';
-import { computeRollups, TABLES, type Deltas, type Row } from './rollup.js';
+import {
+  computeRollups,
+  TABLES,
+  type CounterTable,
+  type Deltas,
+  type Row,
+  type TableKey,
+} from './rollup.js';
 
 const cmp = (a: Row, b: Row, n: number): number => {
   for (let i = 0; i < n; i++) {
@@ -22,8 +29,8 @@ const columns = (rows: Row[], width: number): unknown[][] =>
  * Adds counter deltas with one statement per table. Rows go in sorted key order so that two
  * workers touching the same rows lock them in the same order (no deadlocks).
  */
-async function upsertCounters(tx: Queryable, key: string, rows: Row[]): Promise<void> {
-  const t = TABLES[key]!;
+async function upsertCounters(tx: Queryable, key: TableKey, rows: Row[]): Promise<void> {
+  const t: CounterTable = TABLES[key];
   const n = t.keys.length;
   rows.sort((a, b) => cmp(a, b, n));
   const minima = t.minima ?? [];

@@ -12,6 +12,18 @@ export interface CounterTable {
   minima?: string[];
 }
 
+/** The three ad rollups: a bucket and the five ad dimensions, impressions and clicks. */
+function adTable(table: 'ad_minute' | 'ad_hourly' | 'ad_daily'): CounterTable {
+  return {
+    table,
+    keys: [
+      { name: 'bucket', type: 'timestamptz' },
+      ...AD_DIMENSIONS.map((name) => ({ name, type: 'text' as const })),
+    ],
+    counters: ['impressions', 'clicks'],
+  };
+}
+
 export const TABLES = {
   siteDaily: {
     table: 'site_daily',
@@ -58,26 +70,16 @@ export const TABLES = {
     ],
     counters: ['views', 'events'],
   },
-  ...Object.fromEntries(
-    (['ad_minute', 'ad_hourly', 'ad_daily'] as const).map((table) => [
-      table,
-      {
-        table,
-        keys: [
-          { name: 'bucket', type: 'timestamptz' },
-          ...AD_DIMENSIONS.map((name) => ({
-            name,
-            type: 'text',
-          })),
-        ],
-        counters: ['impressions', 'clicks'],
-      },
-    ]),
-  ),
-} as Record<string, CounterTable>;
+  ad_minute: adTable('ad_minute'),
+  ad_hourly: adTable('ad_hourly'),
+  ad_daily: adTable('ad_daily'),
+} satisfies Record<string, CounterTable>;
+
+/** A rollup table's key in `TABLES`: a misspelt one does not compile. */
+export type TableKey = keyof typeof TABLES;
 
 /** Rollup deltas of a set of (already deduplicated) events, per table, keyed for merging. */
-export type Deltas = Map<string, Map<string, Row>>;
+export type Deltas = Map<TableKey, Map<string, Row>>;
 
 export interface RollupResult {
   deltas: Deltas;
@@ -201,13 +203,7 @@ export function computeRollups(events: CanonicalEvent[]): RollupResult {
       (e.type === 'impression' || e.type === 'click') &&
       (e.ad_id !== undefined || e.ad_unit_id !== undefined)
     ) {
-      const dims = [
-        e.ad_id ?? '',
-        e.ad_unit_id ?? '',
-        e.campaign_id ?? '',
-        e.creative_id ?? '',
-        e.account_id ?? '',
-      ];
+      const dims = AD_DIMENSIONS.map((d) => e[d] ?? '');
       const d = dims.join('\u0001');
       let a = ads.get(d);
       if (!a) {
@@ -226,7 +222,7 @@ export function computeRollups(events: CanonicalEvent[]): RollupResult {
 function toRows(siteDays: Map<string, SiteDay>, ads: Map<string, AdCounts>): RollupResult {
   const deltas: Deltas = new Map();
   const users = new Map<string, [string, string, string]>();
-  const table = (name: string) => {
+  const table = (name: TableKey) => {
     let m = deltas.get(name);
     if (!m) {
       m = new Map();
