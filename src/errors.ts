@@ -36,14 +36,3 @@ export const tooManyEvents = (n: number, max: number) =>
 /** The log refused the write (overload or unavailable): the client should retry later. */
 export const logUnavailable = (message: string, retryAfterS = 1) =>
   new AppError('LOG_UNAVAILABLE', message, 503, undefined, retryAfterS);
-
-/** Infrastructure failure; `retriable` tells the aggregator whether to back off and retry. */
-export class InfraError extends Error {
-  constructor(
-    message: string,
-    readonly retriable: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}

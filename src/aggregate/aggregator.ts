@@ -3,14 +3,9 @@ import type { CanonicalEvent } from '../events/event.js';
 import type { Logger } from '../logger.js';
 import { Backoff, sleep } from '../retry.js';
 import { isRetriableDbError, type Db } from '../storage/db.js';
+import { addDrops } from '../storage/drop-ledger.repo.js';
 import type { Batch, Transport } from '../transport/transport.js';
-import {
-  addDeadLetters,
-  addDrops,
-  applyRollups,
-  loadCheckpoint,
-  saveCheckpoint,
-} from './apply.repo.js';
+import { addDeadLetters, applyRollups, loadCheckpoint, saveCheckpoint } from './apply.repo.js';
 import {
   dayNumber,
   dropGenerationsEndedBy,

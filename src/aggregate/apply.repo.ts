@@ -1,5 +1,4 @@
 import type { CanonicalEvent } from '../events/event.js';
-import { dayOf } from '../events/time.js';
 import type { Queryable } from '../storage/db.js';
 import type { KnownKeys } from './known-keys.js';
 import {
@@ -105,23 +104,6 @@ async function insertUserRows(q: Queryable, rows: Row[]): Promise<void> {
   await q.query(
     '/* aggregate:users */ INSERT INTO site_daily_users (site_id, day, user_key) SELECT * FROM unnest($1::text[], $2::date[], $3::text[]) ON CONFLICT DO NOTHING',
     columns(rows, 3),
-  );
-}
-
-export async function addDrops(
-  tx: Queryable,
-  now: number,
-  drops: Record<string, number>,
-): Promise<void> {
-  const reasons = Object.keys(drops)
-    .filter((r) => drops[r]! > 0)
-    .sort();
-  if (reasons.length === 0) {
-    return;
-  }
-  await tx.query(
-    '/* aggregate:drops */ INSERT INTO drop_ledger (day, reason, events) SELECT $1::date, * FROM unnest($2::text[], $3::int8[]) ON CONFLICT (day, reason) DO UPDATE SET events = drop_ledger.events + EXCLUDED.events',
-    [dayOf(now), reasons, reasons.map((r) => drops[r])],
   );
 }
 

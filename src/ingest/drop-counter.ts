@@ -1,6 +1,6 @@
 import type { Logger } from '../logger.js';
 import type { Queryable } from '../storage/db.js';
-import { addDrops } from '../aggregate/apply.repo.js';
+import { addDrops } from '../storage/drop-ledger.repo.js';
 
 export interface DropCounter {
   add(reason: string, events: number): void;
