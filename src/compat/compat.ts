@@ -2,11 +2,11 @@ import type { Plugin } from '../http/build-server.js';
 import type { Ingest } from '../ingest/ingest.js';
 import type { Queryable } from '../storage/db.js';
 import type { LogStats } from '../transport/transport.js';
-import { seed000Routes } from './seed-000.routes.js';
-import { seed001Routes } from './seed-001.routes.js';
-import { loadCampaignAccounts, seed002Routes } from './seed-002.routes.js';
-import { seed003Routes } from './seed-003.routes.js';
-import { seed004IngestRoutes, seed004ReportingRoutes } from './seed-004.routes.js';
+import { seed000Routes } from './seed-000-ad-engine/routes.js';
+import { seed001Routes } from './seed-001-express-bullmq/routes.js';
+import { loadCampaignAccounts, seed002Routes } from './seed-002-pixels/routes.js';
+import { seed003Routes } from './seed-003-nestjs/routes.js';
+import { seed004IngestRoutes, seed004ReportingRoutes } from './seed-004-express-redis/routes.js';
 import { seedRateLimit, type SeedRateLimit } from './seed-rate-limit.js';
 
 export interface CompatDeps {

@@ -13,7 +13,7 @@ export interface SeedFieldOptions {
 
 /**
  * How one seed's request fields map onto the canonical event, as its compat route maps them
- * (src/compat/seed-00N.routes.ts): which field holds the type and how it is read, which fields
+ * (src/compat/seed-00N-…/routes.ts): which field holds the type and how it is read, which fields
  * are required, what each is called canonically. Unknown fields are ignored, as the seeds'
  * validators (and the compat routes) ignored them.
  */

@@ -1,7 +1,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadCampaignAccounts } from '../compat/seed-002.routes.js';
+import { loadCampaignAccounts } from '../compat/seed-002-pixels/routes.js';
 import type { Config } from '../config.js';
 import {
   canonicalFields,

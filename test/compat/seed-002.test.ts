@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadCampaignAccounts } from '../../src/compat/seed-002.routes.js';
+import { loadCampaignAccounts } from '../../src/compat/seed-002-pixels/routes.js';
 import { caughtUp, startServer, waitFor, type TestServer } from '../helpers/server.js';
 import { drops, request, TOO_FAR_AHEAD, TOO_OLD } from './readme.js';
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type, type TSchema } from '@sinclair/typebox';
-import type { Queryable } from '../storage/db.js';
-import { SeedError } from './seed-errors.js';
+import type { Queryable } from '../../storage/db.js';
+import { SeedError } from '../seed-errors.js';
 
 /** Seed 003's BullMQ queue name, the key of its queue health body. */
 export const QUEUE_NAME = 'analytics-events';

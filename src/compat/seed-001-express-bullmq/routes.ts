@@ -1,19 +1,19 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { parseTimestamp } from '../events/time.js';
-import type { Ingest } from '../ingest/ingest.js';
-import type { Queryable } from '../storage/db.js';
-import { installSeedErrors, invalidInput, SeedError, type SeedFailure } from './seed-errors.js';
-import { acceptOne, bodyObject, canonicalType, field, valueOf, type Field } from './seed-input.js';
-import { limited, type OnRequest } from './seed-rate-limit.js';
-import { ALL_TIME, seedDate, seedStats } from './seed-reports.js';
+import { parseTimestamp } from '../../events/time.js';
+import type { Ingest } from '../../ingest/ingest.js';
+import type { Queryable } from '../../storage/db.js';
+import { installSeedErrors, invalidInput, SeedError, type SeedFailure } from '../seed-errors.js';
+import { acceptOne, bodyObject, canonicalType, field, valueOf, type Field } from '../seed-input.js';
+import { limited, type OnRequest } from '../seed-rate-limit.js';
+import { ALL_TIME, seedDate, seedStats } from '../seed-reports.js';
 import {
   documentationOnly,
   errorResponses,
   JSON_INGEST_ERRORS,
   Str,
   TopPaths,
-} from './seed-schemas.js';
+} from '../seed-schemas.js';
 
 export const SEED_001_TOP = 3;
 export const SEED_001_NOT_FOUND = 'No analytics data found for the specified criteria.';

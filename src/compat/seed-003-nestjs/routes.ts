@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { LIMITS } from '../events/event.js';
-import { parseTimestamp } from '../events/time.js';
-import type { Ingest } from '../ingest/ingest.js';
-import type { Queryable } from '../storage/db.js';
-import { installSeedErrors, invalidInput, type SeedFailure } from './seed-errors.js';
+import { LIMITS } from '../../events/event.js';
+import { parseTimestamp } from '../../events/time.js';
+import type { Ingest } from '../../ingest/ingest.js';
+import type { Queryable } from '../../storage/db.js';
+import { installSeedErrors, invalidInput, type SeedFailure } from '../seed-errors.js';
 import {
   acceptOne,
   bodyObject,
@@ -14,17 +14,17 @@ import {
   field,
   MAX_TYPE,
   valueOf,
-} from './seed-input.js';
-import { registerQueueRoutes, type QueueSources } from './seed-003.queues.js';
-import { limited, type OnRequest } from './seed-rate-limit.js';
-import { seedDate, seedStats } from './seed-reports.js';
+} from '../seed-input.js';
+import { registerQueueRoutes, type QueueSources } from './queues.js';
+import { limited, type OnRequest } from '../seed-rate-limit.js';
+import { seedDate, seedStats } from '../seed-reports.js';
 import {
   documentationOnly,
   errorResponses,
   JSON_INGEST_ERRORS,
   Str,
   TopPaths,
-} from './seed-schemas.js';
+} from '../seed-schemas.js';
 
 export const SEED_003_TOP = 10;
 export const VISITOR_COOKIE = 'visitor_id';

@@ -1,12 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { LIMITS } from '../events/event.js';
-import type { Ingest } from '../ingest/ingest.js';
-import { installSeedErrors, SeedError } from './seed-errors.js';
-import { acceptOne, field, type Field } from './seed-input.js';
-import { limited, type OnRequest } from './seed-rate-limit.js';
-import { documentationOnly, errorResponses, Str } from './seed-schemas.js';
+import { LIMITS } from '../../events/event.js';
+import type { Ingest } from '../../ingest/ingest.js';
+import { installSeedErrors, SeedError } from '../seed-errors.js';
+import { acceptOne, field, type Field } from '../seed-input.js';
+import { limited, type OnRequest } from '../seed-rate-limit.js';
+import { documentationOnly, errorResponses, Str } from '../seed-schemas.js';
 
 export const SEED_002_MISSING = 'Missing required parameters';
 const REQUIRED = ['ad_unit_id', 'campaign_id', 'creative_id', 'page_url'] as const;

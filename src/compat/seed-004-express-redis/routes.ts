@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { parseTimestamp } from '../events/time.js';
-import type { Ingest } from '../ingest/ingest.js';
-import type { Queryable } from '../storage/db.js';
-import { installSeedErrors, invalidInput, SeedError, type SeedFailure } from './seed-errors.js';
-import { acceptOne, bodyObject, canonicalType, field, valueOf, type Field } from './seed-input.js';
-import { limited, type OnRequest } from './seed-rate-limit.js';
-import { ALL_TIME, seedDate, seedStats } from './seed-reports.js';
-import { documentationOnly, errorResponses, Str, TopPaths } from './seed-schemas.js';
+import { parseTimestamp } from '../../events/time.js';
+import type { Ingest } from '../../ingest/ingest.js';
+import type { Queryable } from '../../storage/db.js';
+import { installSeedErrors, invalidInput, SeedError, type SeedFailure } from '../seed-errors.js';
+import { acceptOne, bodyObject, canonicalType, field, valueOf, type Field } from '../seed-input.js';
+import { limited, type OnRequest } from '../seed-rate-limit.js';
+import { ALL_TIME, seedDate, seedStats } from '../seed-reports.js';
+import { documentationOnly, errorResponses, Str, TopPaths } from '../seed-schemas.js';
 
 export const SEED_004_TOP = 10;
 export const SEED_004_QUEUED = {

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import type { Ingest } from '../ingest/ingest.js';
-import { installSeedErrors, invalidInput, SeedError } from './seed-errors.js';
-import { acceptOne, bodyObject, field, valueOf } from './seed-input.js';
-import { limited, type OnRequest } from './seed-rate-limit.js';
-import { documentationOnly, errorResponses, JSON_INGEST_ERRORS, Str } from './seed-schemas.js';
+import type { Ingest } from '../../ingest/ingest.js';
+import { installSeedErrors, invalidInput, SeedError } from '../seed-errors.js';
+import { acceptOne, bodyObject, field, valueOf } from '../seed-input.js';
+import { limited, type OnRequest } from '../seed-rate-limit.js';
+import { documentationOnly, errorResponses, JSON_INGEST_ERRORS, Str } from '../seed-schemas.js';
 
 /**
  * Seed 000's errors (its README shows none): `{ status: "rejected", error, errors? }`, the
