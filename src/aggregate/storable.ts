@@ -1,11 +1,4 @@
-import {
-  LIMITS,
-  TYPE_PATTERN,
-  ID_FIELDS,
-  URL_FIELDS,
-  USER_FIELDS,
-  type CanonicalEvent,
-} from '../events/event.js';
+import { LIMITS, STRING_FIELDS, TYPE_PATTERN, type CanonicalEvent } from '../events/event.js';
 
 const optional = (v: unknown, max: number) =>
   v === undefined ||
@@ -29,19 +22,9 @@ export function unstorableReason(e: unknown): string | undefined {
   if (!Number.isSafeInteger(ev.ts) || Math.abs(ev.ts) > 8.64e15) {
     return 'bad ts';
   }
-  for (const f of ID_FIELDS) {
-    if (!optional(ev[f], LIMITS.id)) {
-      return `bad ${f}`;
-    }
-  }
-  for (const f of URL_FIELDS) {
-    if (!optional(ev[f], LIMITS.url)) {
-      return `bad ${f}`;
-    }
-  }
-  for (const f of USER_FIELDS) {
-    if (!optional(ev[f], LIMITS.user)) {
-      return `bad ${f}`;
+  for (const { name, max } of STRING_FIELDS) {
+    if (!optional(ev[name], max)) {
+      return `bad ${name}`;
     }
   }
   return undefined;

@@ -27,6 +27,17 @@ export const ID_FIELDS = ['site_id', ...AD_DIMENSIONS] as const;
 export const URL_FIELDS = ['path', 'url', 'referrer'] as const;
 export const USER_FIELDS = ['user_id', 'visitor_id'] as const;
 
+/**
+ * The canonical event's optional string fields with their length limits, in validation order:
+ * the one list from which the edge's validator, the aggregator's re-check of what it reads from
+ * the log and the documentation schema are built.
+ */
+export const STRING_FIELDS = [
+  ...ID_FIELDS.map((name) => ({ name, max: LIMITS.id })),
+  ...URL_FIELDS.map((name) => ({ name, max: LIMITS.url })),
+  ...USER_FIELDS.map((name) => ({ name, max: LIMITS.user })),
+];
+
 const str = (max: number) => Type.String({ minLength: 1, maxLength: max });
 
 /** The canonical event as a client sends it. Used for docs; `normalize.ts` is the validator. */
@@ -34,17 +45,7 @@ export const EventInput = Type.Object(
   {
     event_id: Type.Optional(str(LIMITS.eventId)),
     type: Type.String({ pattern: TYPE_PATTERN.source }),
-    site_id: Type.Optional(str(LIMITS.id)),
-    ad_id: Type.Optional(str(LIMITS.id)),
-    ad_unit_id: Type.Optional(str(LIMITS.id)),
-    campaign_id: Type.Optional(str(LIMITS.id)),
-    creative_id: Type.Optional(str(LIMITS.id)),
-    account_id: Type.Optional(str(LIMITS.id)),
-    path: Type.Optional(str(LIMITS.url)),
-    url: Type.Optional(str(LIMITS.url)),
-    referrer: Type.Optional(str(LIMITS.url)),
-    user_id: Type.Optional(str(LIMITS.user)),
-    visitor_id: Type.Optional(str(LIMITS.user)),
+    ...Object.fromEntries(STRING_FIELDS.map(({ name, max }) => [name, Type.Optional(str(max))])),
     ts: Type.Optional(Type.Union([Type.String(), Type.Number()])),
     props: Type.Optional(
       Type.Record(

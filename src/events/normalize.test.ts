@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { EventInput, STRING_FIELDS } from './event.js';
 import { normalizeEvent } from './normalize.js';
 import { parseDate, parseTimestamp } from './time.js';
 
@@ -99,5 +100,32 @@ describe('normalizeEvent', () => {
       ]);
       expect(r.errors.every((e) => e.index === 3)).toBe(true);
     }
+  });
+});
+
+describe('one description of the event', () => {
+  it('the documentation schema and the validator know the same fields, with the same limits', () => {
+    const sample: Record<string, unknown> = {
+      event_id: 'e',
+      type: 'page_view',
+      ts: now,
+      props: { a: 1 },
+    };
+    for (const { name, max } of STRING_FIELDS) {
+      const props: Record<string, unknown> = EventInput.properties;
+      expect(props[name], name).toMatchObject({ maxLength: max });
+      sample[name] = 'x';
+    }
+    expect(Object.keys(EventInput.properties).sort()).toEqual(Object.keys(sample).sort());
+    expect(normalizeEvent(sample, 0, ctx, opts).ok).toBe(true);
+    const long = normalizeEvent({ ...sample, referrer: 'r'.repeat(2049) }, 0, ctx, opts);
+    expect(long).toEqual({
+      ok: false,
+      errors: [{ index: 0, field: 'referrer', message: 'must be 1 to 2048 characters long' }],
+    });
+    expect(normalizeEvent({ ...sample, sitee_id: 'x' }, 0, ctx, opts)).toEqual({
+      ok: false,
+      errors: [{ index: 0, field: 'sitee_id', message: 'is not a field of the canonical event' }],
+    });
   });
 });

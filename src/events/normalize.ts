@@ -2,14 +2,7 @@ import { hash } from 'node:crypto';
 import type { FieldError } from '../errors.js';
 import { dayOf, parseTimestamp } from './time.js';
 import { uuidv7 } from './uuidv7.js';
-import {
-  ID_FIELDS,
-  LIMITS,
-  TYPE_PATTERN,
-  URL_FIELDS,
-  USER_FIELDS,
-  type CanonicalEvent,
-} from './event.js';
+import { LIMITS, STRING_FIELDS, TYPE_PATTERN, type CanonicalEvent } from './event.js';
 
 /** What the edge knows about the request an event came in. */
 export interface RequestContext {
@@ -34,9 +27,7 @@ const KNOWN = new Set<string>([
   'type',
   'ts',
   'props',
-  ...ID_FIELDS,
-  ...URL_FIELDS,
-  ...USER_FIELDS,
+  ...STRING_FIELDS.map((f) => f.name),
 ]);
 const UA_MAX = 512;
 
@@ -211,22 +202,10 @@ export function normalizeEvent(
   }
   const event: CanonicalEvent = { event_id: '', type: type as string, ts: 0, received_at: ctx.now };
   const eventId = checkString(r, 'event_id', LIMITS.eventId, errors, index);
-  for (const f of ID_FIELDS) {
-    const v = checkString(r, f, LIMITS.id, errors, index);
+  for (const { name, max } of STRING_FIELDS) {
+    const v = checkString(r, name, max, errors, index);
     if (v !== undefined) {
-      event[f] = v;
-    }
-  }
-  for (const f of URL_FIELDS) {
-    const v = checkString(r, f, LIMITS.url, errors, index);
-    if (v !== undefined) {
-      event[f] = v;
-    }
-  }
-  for (const f of USER_FIELDS) {
-    const v = checkString(r, f, LIMITS.user, errors, index);
-    if (v !== undefined) {
-      event[f] = v;
+      event[name] = v;
     }
   }
   event.ts = parseTs(r.ts, ctx, opts, index, errors);
