@@ -24,7 +24,7 @@ import {
   dropGenerationsEndedBy,
   generations,
   insertEventIds,
-} from '../../src/aggregate/dedup.repo.js';
+} from '../../src/storage/event-ids.repo.js';
 import type { CanonicalEvent } from '../../src/events/event.js';
 import { uuidv7 } from '../../src/events/uuidv7.js';
 import { migrate } from '../../src/storage/migrate.js';

@@ -5,7 +5,9 @@ import { Backoff, sleep } from '../retry.js';
 import { isRetriableDbError, type Db } from '../storage/db.js';
 import { addDrops } from '../storage/drop-ledger.repo.js';
 import type { Batch, Transport } from '../transport/transport.js';
-import { addDeadLetters, applyRollups, loadCheckpoint, saveCheckpoint } from './apply.repo.js';
+import { loadCheckpoint, saveCheckpoint } from '../storage/checkpoints.repo.js';
+import { addDeadLetters } from '../storage/dead-letters.repo.js';
+import { applyRollups } from '../storage/rollups.repo.js';
 import {
   dayNumber,
   dropGenerationsEndedBy,
@@ -14,8 +16,8 @@ import {
   removeHorizon,
   rotateGeneration,
   writeHorizon,
-} from './dedup.repo.js';
-import { KnownKeys } from './known-keys.js';
+} from '../storage/event-ids.repo.js';
+import { KnownKeys } from '../rollups/known-keys.js';
 import { unstorableReason } from './storable.js';
 
 export interface AggregatorOptions {

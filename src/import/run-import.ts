@@ -1,6 +1,6 @@
-import { applyDeltas, applyRollups } from '../aggregate/apply.repo.js';
-import { dayNumber, insertEventIds, rotateGeneration } from '../aggregate/dedup.repo.js';
-import { adCountDeltas, type AdMinuteCounts } from '../aggregate/rollup.js';
+import { applyDeltas, applyRollups } from '../storage/rollups.repo.js';
+import { dayNumber, insertEventIds, rotateGeneration } from '../storage/event-ids.repo.js';
+import { adCountDeltas, type AdMinuteCounts } from '../rollups/rollup.js';
 import type { CanonicalEvent } from '../events/event.js';
 import { normalizeEvent, type NormalizeOptions } from '../events/normalize.js';
 import type { Db } from '../storage/db.js';

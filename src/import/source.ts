@@ -1,4 +1,4 @@
-import type { AdMinuteCounts } from '../aggregate/rollup.js';
+import type { AdMinuteCounts } from '../rollups/rollup.js';
 
 /**
  * One record of an import source. `position` is opaque to the importer: the source hands it

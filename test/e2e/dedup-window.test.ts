@@ -6,7 +6,7 @@
 import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createAggregator, type Aggregator } from '../../src/aggregate/aggregator.js';
-import { generations } from '../../src/aggregate/dedup.repo.js';
+import { generations } from '../../src/storage/event-ids.repo.js';
 import { loadConfig } from '../../src/config.js';
 import type { CanonicalEvent } from '../../src/events/event.js';
 import { createLogger } from '../../src/logger.js';

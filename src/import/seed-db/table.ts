@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { AdMinuteCounts } from '../../aggregate/rollup.js';
+import type { AdMinuteCounts } from '../../rollups/rollup.js';
 
 /** A source record without its position and place (the reader adds them). */
 export type RecordBody =

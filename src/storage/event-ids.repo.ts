@@ -1,6 +1,6 @@
 import type { CanonicalEvent } from '../events/event.js';
 import { DAY_MS } from '../events/time.js';
-import type { Db, Queryable } from '../storage/db.js';
+import type { Db, Queryable } from './db.js';
 
 /**
  * The dedup table, partitioned by arrival generation (migration 0005): a run of days in which

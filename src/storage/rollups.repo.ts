@@ -1,6 +1,6 @@
 import type { CanonicalEvent } from '../events/event.js';
-import type { Queryable } from '../storage/db.js';
-import type { KnownKeys } from './known-keys.js';
+import type { Queryable } from './db.js';
+import type { KnownKeys } from '../rollups/known-keys.js';
 import {
   computeRollups,
   TABLES,
@@ -8,7 +8,7 @@ import {
   type Deltas,
   type Row,
   type TableKey,
-} from './rollup.js';
+} from '../rollups/rollup.js';
 
 const cmp = (a: Row, b: Row, n: number): number => {
   for (let i = 0; i < n; i++) {
@@ -105,40 +105,4 @@ async function insertUserRows(q: Queryable, rows: Row[]): Promise<void> {
     '/* aggregate:users */ INSERT INTO site_daily_users (site_id, day, user_key) SELECT * FROM unnest($1::text[], $2::date[], $3::text[]) ON CONFLICT DO NOTHING',
     columns(rows, 3),
   );
-}
-
-export async function addDeadLetters(
-  tx: Queryable,
-  items: { event: unknown; reason: string }[],
-): Promise<void> {
-  if (items.length === 0) {
-    return;
-  }
-  await tx.query(
-    '/* aggregate:dead-letter */ INSERT INTO dead_letters (event_id, reason, payload) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])',
-    [
-      items.map((i) => {
-        const id = (i.event as { event_id?: unknown } | null)?.event_id;
-        return typeof id === 'string' ? id.replace(/\u0000/g, '') : null;
-      }),
-      items.map((i) => i.reason.replace(/\u0000/g, '')),
-      // JSON.stringify escapes NUL as \u0000 text, which a text column accepts.
-      items.map((i) => JSON.stringify(i.event) ?? 'undefined'),
-    ],
-  );
-}
-
-export async function saveCheckpoint(tx: Queryable, name: string, position: string): Promise<void> {
-  await tx.query(
-    '/* aggregate:checkpoint */ INSERT INTO consumer_checkpoints (name, position, updated_at) VALUES ($1, $2, now()) ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()',
-    [name, position],
-  );
-}
-
-export async function loadCheckpoint(db: Queryable, name: string): Promise<string | undefined> {
-  const r = await db.query<{ position: string }>(
-    'SELECT position FROM consumer_checkpoints WHERE name = $1',
-    [name],
-  );
-  return r.rows[0]?.position;
 }
