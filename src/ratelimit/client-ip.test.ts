@@ -1,6 +1,6 @@
 /** Pure: client address behind trusted proxies, and the rate-limit key of an address. */
 import { describe, expect, it } from 'vitest';
-import { clientIp, ipKey, trustedProxies, TRUSTED } from '../../src/ratelimit/client-ip.js';
+import { clientIp, ipKey, trustedProxies, TRUSTED } from './client-ip.js';
 
 const trusted = trustedProxies(['127.0.0.1', '10.0.0.0/8', 'fd00::/8']);
 const isTrusted = (list: string[]) => {

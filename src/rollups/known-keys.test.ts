@@ -1,6 +1,6 @@
 /** The bounded set the aggregator uses to skip unique-user rows that are already stored. */
 import { describe, expect, it } from 'vitest';
-import { KnownKeys } from '../../src/rollups/known-keys.js';
+import { KnownKeys } from './known-keys.js';
 
 describe('KnownKeys', () => {
   it('remembers keys and stays within two generations', () => {

@@ -1,6 +1,6 @@
 /** Configuration rules that span variables: refused at start-up with the variable and the reason. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.js';
+import { ConfigError, loadConfig } from './config.js';
 
 describe('configuration', () => {
   it('keeps a lingering Redis batch well inside the reclaim timeout', () => {

@@ -1,7 +1,7 @@
 /** Pure: the fixed-window counters both limiters decide with. */
 import { describe, expect, it } from 'vitest';
-import { WindowCounters } from '../../src/ratelimit/window-counters.js';
-import { siteIdsOf, eventCount } from '../../src/ratelimit/site-ids.js';
+import { WindowCounters } from './window-counters.js';
+import { siteIdsOf, eventCount } from './site-ids.js';
 
 const T0 = 1_700_000_000_000; // a multiple of 1000: window boundaries at T0 + k * 1000
 

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
-import type { CanonicalEvent } from '../events/event.js';
-import { createEmbeddedLog, type EmbeddedLogOptions } from './embedded-log.js';
-import { scanSegment } from './segment-files.js';
-import type { Batch, Transport } from './transport.js';
+import type { CanonicalEvent } from '../../src/events/event.js';
+import { createEmbeddedLog, type EmbeddedLogOptions } from '../../src/transport/embedded-log.js';
+import { scanSegment } from '../../src/transport/segment-files.js';
+import type { Batch, Transport } from '../../src/transport/transport.js';
 
 const log = pino({ level: 'silent' });
 const dirs: string[] = [];
