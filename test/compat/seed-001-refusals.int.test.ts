@@ -1,7 +1,8 @@
 /** Seed 001: invalid input answered in its JSend `fail` shape, never 500, over real HTTP. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caughtUp, startServer, type TestServer } from '../helpers/server.js';
-import { postJson, request, TOO_FAR_AHEAD, TOO_OLD, waitForDrops } from './readme.js';
+import { TOO_FAR_AHEAD, TOO_OLD, waitForDrops } from './readme.js';
+import { fail, seed001 } from './seed-clients.js';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -11,12 +12,7 @@ afterAll(async () => {
   await s.close();
 });
 
-const ingest = (body: unknown) => postJson(`${s.url}/api/ingestion/event`, body);
-const stats = (query: string) => request(`${s.url}/api/reporting/stats?${query}`);
-const fail = (...errors: [string, string][]) => ({
-  status: 'fail',
-  errors: errors.map(([path, message]) => ({ path, message })),
-});
+const { ingest, stats } = seed001(() => s.url);
 const example = {
   site_id: 'site-abc-123',
   event_type: 'page_view',

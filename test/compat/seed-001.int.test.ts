@@ -1,7 +1,8 @@
 /** Seed 001 (POST /api/ingestion/event, GET /api/reporting/stats, GET /api/healthcheck) over real HTTP. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caughtUp, startServer, type TestServer } from '../helpers/server.js';
-import { DAY, load, postJson, request, times, uniqueSite } from './readme.js';
+import { DAY, load, request, times, uniqueSite } from './readme.js';
+import { fail, seed001 } from './seed-clients.js';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -11,12 +12,7 @@ afterAll(async () => {
   await s.close();
 });
 
-const ingest = (body: unknown) => postJson(`${s.url}/api/ingestion/event`, body);
-const stats = (query: string) => request(`${s.url}/api/reporting/stats?${query}`);
-const fail = (...errors: [string, string][]) => ({
-  status: 'fail',
-  errors: errors.map(([path, message]) => ({ path, message })),
-});
+const { ingest, stats } = seed001(() => s.url);
 // The README's curl `-d` body, byte for byte.
 const EXAMPLE = `{
     "site_id": "site-abc-123",

@@ -1,15 +1,8 @@
 /** Seed 003: invalid input in the NestJS shape, the visitor cookie, site event types, over real HTTP. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caughtUp, startServer, type TestServer } from '../helpers/server.js';
-import {
-  postJson,
-  request,
-  TOO_FAR_AHEAD,
-  TOO_OLD,
-  uniqueSite,
-  UUID,
-  waitForDrops,
-} from './readme.js';
+import { request, TOO_FAR_AHEAD, TOO_OLD, uniqueSite, UUID, waitForDrops } from './readme.js';
+import { badRequest, COOKIE, seed003 } from './seed-clients.js';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -19,13 +12,7 @@ afterAll(async () => {
   await s.close();
 });
 
-const event = (body: unknown, cookie?: string) =>
-  postJson(`${s.url}/api/event`, body, cookie ? { cookie: `visitor_id=${cookie}` } : {});
-const stats = (siteId: string, date: string) =>
-  request(`${s.url}/api/stats?siteId=${siteId}&date=${date}`);
-const badRequest = (...message: string[]) => ({ statusCode: 400, message, error: 'Bad Request' });
-const COOKIE =
-  /^visitor_id=([0-9a-f-]{36}); Max-Age=31536000; Path=\/; Expires=[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT; HttpOnly; SameSite=Lax$/;
+const { event, stats } = seed003(() => s.url);
 /** A page view of the README's day (2024-11-14). */
 const tv = (path: string, time: string, day = '2024-11-14', siteId = 'test_site') => ({
   siteId,

@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caughtUp, startServer, type TestServer } from '../helpers/server.js';
-import { load, postJson, request, UUID, UUID_V7 } from './readme.js';
+import { load, request, UUID, UUID_V7 } from './readme.js';
+import { badRequest, COOKIE, seed003 } from './seed-clients.js';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -15,13 +16,7 @@ afterAll(async () => {
   await s.close();
 });
 
-const event = (body: unknown, cookie?: string) =>
-  postJson(`${s.url}/api/event`, body, cookie ? { cookie: `visitor_id=${cookie}` } : {});
-const stats = (siteId: string, date: string) =>
-  request(`${s.url}/api/stats?siteId=${siteId}&date=${date}`);
-const badRequest = (...message: string[]) => ({ statusCode: 400, message, error: 'Bad Request' });
-const COOKIE =
-  /^visitor_id=([0-9a-f-]{36}); Max-Age=31536000; Path=\/; Expires=[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT; HttpOnly; SameSite=Lax$/;
+const { event, stats } = seed003(() => s.url);
 // The README's requests, byte for byte (the curl `-d '…'` bodies and the "Request Body" block).
 const TEST_THE_INSTALLATION = `{
     "siteId": "test_site",
