@@ -27,6 +27,9 @@ const batch = (loop: number, n: number) =>
     user_id: `u${i}`,
   }));
 
+/** Why requests were refused, for the message when the run cannot go on. */
+const failures: string[] = [];
+
 async function send(url: string, body: unknown): Promise<boolean> {
   try {
     const r = await fetch(`${url}/v1/events`, {
@@ -34,9 +37,13 @@ async function send(url: string, body: unknown): Promise<boolean> {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
-    await r.arrayBuffer();
+    const text = await r.text();
+    if (r.status !== 202) {
+      failures.push(`${r.status} ${text.slice(0, 200)}`);
+    }
     return r.status === 202;
-  } catch {
+  } catch (err) {
+    failures.push(String(err));
     return false;
   }
 }
@@ -45,62 +52,81 @@ async function send(url: string, body: unknown): Promise<boolean> {
 // between an (asynchronous) storage commit and the deletion it allows.
 const ENV = { DATA_DIR: dataDir, LOG_SEGMENT_BYTES: '65536', AGG_BATCH_MAX_EVENTS: '500' };
 
-it('counts every event exactly once after SIGKILL and a resend of the unacknowledged', async () => {
-  child = await startChild(ENV);
-  const sent: number[] = new Array(LOOPS).fill(0);
-  const unacked: [number, number][] = [];
-  let acked = 0;
-  let dead = false;
-  const loops = Array.from({ length: LOOPS }, async (_, loop) => {
-    for (let n = 0; !dead; n++) {
-      sent[loop] = n + 1;
-      if (await send(child!.url, batch(loop, n))) {
-        acked++;
-      } else {
-        unacked.push([loop, n]);
+// Two cold starts of a child process (Node, the TypeScript loader, the embedded database) and
+// 150+ batches: in a full suite that shares two cores with heavy imports, more than 60 s.
+it(
+  'counts every event exactly once after SIGKILL and a resend of the unacknowledged',
+  { timeout: 180_000 },
+  async () => {
+    child = await startChild(ENV);
+    const sent: number[] = new Array(LOOPS).fill(0);
+    const unacked: [number, number][] = [];
+    let acked = 0;
+    let dead = false;
+    const loops = Array.from({ length: LOOPS }, async (_, loop) => {
+      for (let n = 0; !dead; n++) {
+        sent[loop] = n + 1;
+        if (await send(child!.url, batch(loop, n))) {
+          acked++;
+        } else {
+          unacked.push([loop, n]);
+          break;
+        }
+      }
+    });
+    // Kill once a good number of batches are in, mid-stream.
+    let ended = 0;
+    void Promise.all(loops.map((l) => l.finally(() => ended++)));
+    while (acked < 150) {
+      if (ended === LOOPS) {
+        throw new Error(
+          `every client stopped at a refused request before 150 were acknowledged (${acked}): ${failures.join(' | ')}\n${child.output().slice(-3000)}`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    child.proc.kill('SIGKILL');
+    dead = true;
+    await child.exited;
+    await Promise.all(loops);
+    expect(acked).toBeGreaterThanOrEqual(150);
+
+    child = await startChild(ENV);
+    for (const [loop, n] of unacked) {
+      expect(await send(child.url, batch(loop, n))).toBe(true);
+    }
+    // Resend some acknowledged batches too: a client that could not tell.
+    for (let loop = 0; loop < LOOPS; loop++) {
+      expect(await send(child.url, batch(loop, 0))).toBe(true);
+    }
+    const drainBy = Date.now() + 120_000;
+    for (;;) {
+      const h = (await (await fetch(`${child.url}/health`)).json()) as {
+        dependencies: { log: { waiting: number; bytes: number } };
+      };
+      if (Date.now() > drainBy) {
+        throw new Error(
+          `the log did not drain within 120 s: ${JSON.stringify(h)}\n${child.output().slice(-3000)}`,
+        );
+      }
+      if (h.dependencies.log.waiting === 0 && h.dependencies.log.bytes === 0) {
         break;
       }
+      await new Promise((r) => setTimeout(r, 50));
     }
-  });
-  // Kill once a good number of batches are in, mid-stream.
-  while (acked < 150) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  child.proc.kill('SIGKILL');
-  dead = true;
-  await child.exited;
-  await Promise.all(loops);
-  expect(acked).toBeGreaterThanOrEqual(150);
-
-  child = await startChild(ENV);
-  for (const [loop, n] of unacked) {
-    expect(await send(child.url, batch(loop, n))).toBe(true);
-  }
-  // Resend some acknowledged batches too: a client that could not tell.
-  for (let loop = 0; loop < LOOPS; loop++) {
-    expect(await send(child.url, batch(loop, 0))).toBe(true);
-  }
-  for (;;) {
-    const h = (await (await fetch(`${child.url}/health`)).json()) as {
-      dependencies: { log: { waiting: number; bytes: number } };
-    };
-    if (h.dependencies.log.waiting === 0 && h.dependencies.log.bytes === 0) {
-      break;
+    for (let loop = 0; loop < LOOPS; loop++) {
+      const r = await fetch(`${child.url}/v1/stats?site_id=crash-${loop}&date=${today()}&top=1000`);
+      const stats = (await r.json()) as {
+        total_views: number;
+        unique_users: number;
+        top_paths: { path: string; views: number }[];
+      };
+      expect(stats.total_views).toBe(sent[loop]! * PER_BATCH);
+      expect(stats.unique_users).toBe(PER_BATCH);
+      expect(stats.top_paths).toHaveLength(sent[loop]!);
+      expect(stats.top_paths.every((p) => p.views === PER_BATCH)).toBe(true);
     }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  for (let loop = 0; loop < LOOPS; loop++) {
-    const r = await fetch(`${child.url}/v1/stats?site_id=crash-${loop}&date=${today()}&top=1000`);
-    const stats = (await r.json()) as {
-      total_views: number;
-      unique_users: number;
-      top_paths: { path: string; views: number }[];
-    };
-    expect(stats.total_views).toBe(sent[loop]! * PER_BATCH);
-    expect(stats.unique_users).toBe(PER_BATCH);
-    expect(stats.top_paths).toHaveLength(sent[loop]!);
-    expect(stats.top_paths.every((p) => p.views === PER_BATCH)).toBe(true);
-  }
-  child.proc.kill('SIGTERM');
-  expect(await child.exited).toBe(0);
-});
+    child.proc.kill('SIGTERM');
+    expect(await child.exited).toBe(0);
+  },
+);
