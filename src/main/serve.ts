@@ -47,7 +47,7 @@ export async function start(
   const transport = await openTransport(config, log);
   let aggregator: Aggregator | undefined;
   if (role !== 'api') {
-    aggregator = createAggregator({ db, transport, log }, config.aggregator);
+    aggregator = createAggregator({ db, transport, logger: log }, config.aggregator);
     await aggregator.start();
   }
   const api =

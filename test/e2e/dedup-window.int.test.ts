@@ -60,7 +60,7 @@ async function rig(site: string, windowDays = 1): Promise<Rig> {
     clock,
     aggregator() {
       const a = createAggregator(
-        { db, transport: r.transport, log },
+        { db, transport: r.transport, logger: log },
         { ...config.aggregator, clock: () => clock.now, purgeEveryMs: 3_600_000 },
       );
       running.push(a);
