@@ -12,12 +12,12 @@ export type Plugin = (app: FastifyInstance) => Promise<void>;
 
 /** Builds (does not start) the HTTP server with the given feature plugins. */
 export async function buildServer(
-  log: Logger,
+  logger: Logger,
   opts: ServerOptions,
   plugins: Plugin[],
 ): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: log.child({ component: 'http' }),
+    loggerInstance: logger.child({ component: 'http' }),
     // Per-request log lines cost more than the request itself at full speed; errors are logged.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.maxBodyBytes,

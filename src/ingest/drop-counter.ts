@@ -12,7 +12,7 @@ export interface DropCounter {
  * Counts what the edge refused (invalid, ...) into the drop ledger without touching the
  * database on the request path: counts accumulate in memory and are flushed every second.
  */
-export function createDropCounter(db: Queryable, log: Logger, everyMs = 1000): DropCounter {
+export function createDropCounter(db: Queryable, logger: Logger, everyMs = 1000): DropCounter {
   let counts: Record<string, number> = {};
   let flushing: Promise<void> = Promise.resolve();
   const flushNow = async () => {
@@ -24,7 +24,7 @@ export function createDropCounter(db: Queryable, log: Logger, everyMs = 1000): D
     try {
       await addDrops(db, Date.now(), batch);
     } catch (err) {
-      log.warn({ err }, 'could not record edge drops; keeping them for the next flush');
+      logger.warn({ err }, 'could not record edge drops; keeping them for the next flush');
       for (const [k, v] of Object.entries(batch)) {
         counts[k] = (counts[k] ?? 0) + v;
       }

@@ -30,7 +30,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const log = createLogger(config.log);
+  const logger = createLogger(config.log);
   switch (command) {
     case 'serve':
     case 'api':
@@ -41,8 +41,8 @@ async function main(argv: string[]): Promise<number> {
         );
         return 2;
       }
-      const running = await start(command, config, log);
-      log.info(
+      const running = await start(command, config, logger);
+      logger.info(
         {
           role: command,
           port: running.app ? config.http.port : undefined,
@@ -53,20 +53,20 @@ async function main(argv: string[]): Promise<number> {
       );
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
-          log.info({ signal }, 'shutting down');
+          logger.info({ signal }, 'shutting down');
           setTimeout(() => {
-            log.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown deadline passed; exiting');
+            logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown deadline passed; exiting');
             process.exit(1);
           }, config.shutdownTimeoutMs).unref();
           running.close().then(resolve, (err: unknown) => {
-            log.error({ err }, 'shutdown failed');
+            logger.error({ err }, 'shutdown failed');
             process.exit(1);
           });
         };
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
-      log.info('stopped');
+      logger.info('stopped');
       return 0;
     }
     case 'import':
@@ -74,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
     case 'migrate': {
       const db = await openDb(config);
       const r = await migrate(db);
-      log.info(r, 'migrations done');
+      logger.info(r, 'migrations done');
       await db.close();
       return 0;
     }

@@ -14,7 +14,7 @@ import { progressBar } from '../import/progress.js';
 import { runImport, StrictImportStopped, type ImportSummary } from '../import/run-import.js';
 import type { ImportSource } from '../import/source.js';
 import { migrate } from '../storage/migrate.js';
-import { takeLock } from '../transport/embedded-log.js';
+import { takeLock } from '../transport/embedded-log/dir-lock.js';
 import { openDb } from './components.js';
 
 export const IMPORT_USAGE = `usage: tally import [options] <file.ndjson|file.csv|->

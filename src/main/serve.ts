@@ -24,62 +24,77 @@ export type Role = 'serve' | 'api' | 'worker';
 
 /**
  * `serve`: API and aggregator in one process (the default `npm start`);
- * `api`: the edge only; `worker`: the aggregator only. Closes in reverse order of opening.
+ * `api`: the edge only; `worker`: the aggregator only.
+ * The one place that builds the parts, in order: storage, its schema, the event log, the
+ * aggregator, the edge. Each part's closer is stacked as it opens, so a failure half way and a
+ * shutdown both close what is open, in reverse.
  */
 export async function start(
   role: Role,
   config: Config,
-  log: Logger,
+  logger: Logger,
   opts: { listen?: boolean } = {},
 ): Promise<Running> {
-  const db = await openDb(config);
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async () => {
+    for (const c of closers.splice(0).reverse()) {
+      await c();
+    }
+  };
   const lifecycle: Lifecycle = { migrated: false, accepting: false };
+  let shutdownDeadline = Infinity;
   try {
+    const db = await openDb(config);
+    closers.push(() => db.close());
     const { applied } = await migrate(db);
     if (applied.length > 0) {
-      log.info({ applied }, 'migrations applied');
+      logger.info({ applied }, 'migrations applied');
     }
+    lifecycle.migrated = true;
+    const transport = await openTransport(config, logger);
+    closers.push(() => transport.close());
+    let aggregator: Aggregator | undefined;
+    if (role !== 'api') {
+      const agg = createAggregator({ db, transport, logger }, config.aggregator);
+      aggregator = agg;
+      await agg.start();
+      // The embedded log lives in this process: drain it into storage before closing. A
+      // broker keeps what is left for the next worker.
+      closers.push(() =>
+        agg.stop(transport.traits.inProcess ? { drainUntil: shutdownDeadline - 500 } : {}),
+      );
+    }
+    const api =
+      role === 'worker'
+        ? undefined
+        : await startApi(
+            config,
+            logger,
+            { db, transport, lifecycle, ...(aggregator ? { aggregator } : {}) },
+            opts,
+          );
+    if (api) {
+      closers.push(() => api.close());
+    }
+    lifecycle.accepting = true;
+    let closing: Promise<void> | undefined;
+    const close = () => {
+      lifecycle.accepting = false;
+      shutdownDeadline = Date.now() + config.shutdownTimeoutMs;
+      return closeAll();
+    };
+    return {
+      app: api?.app,
+      reportingApp: api?.reportingApp,
+      db,
+      transport,
+      aggregator,
+      close: () => (closing ??= close()),
+    };
   } catch (err) {
-    await db.close();
+    await closeAll().catch((e: unknown) => logger.warn({ err: e }, 'closing after a failed start'));
     throw err;
   }
-  lifecycle.migrated = true;
-  const transport = await openTransport(config, log);
-  let aggregator: Aggregator | undefined;
-  if (role !== 'api') {
-    aggregator = createAggregator({ db, transport, logger: log }, config.aggregator);
-    await aggregator.start();
-  }
-  const api =
-    role === 'worker'
-      ? undefined
-      : await startApi(
-          config,
-          log,
-          { db, transport, lifecycle, ...(aggregator ? { aggregator } : {}) },
-          opts,
-        );
-  lifecycle.accepting = true;
-  let closing: Promise<void> | undefined;
-  const close = async () => {
-    lifecycle.accepting = false;
-    const deadline = Date.now() + config.shutdownTimeoutMs;
-    await api?.close();
-    // The embedded log lives in this process: drain it into storage before closing. A broker
-    // keeps what is left for the next worker.
-    const drain = transport.traits.inProcess ? { drainUntil: deadline - 500 } : {};
-    await aggregator?.stop(drain);
-    await transport.close();
-    await db.close();
-  };
-  return {
-    app: api?.app,
-    reportingApp: api?.reportingApp,
-    db,
-    transport,
-    aggregator,
-    close: () => (closing ??= close()),
-  };
 }
 
 export type Serving = Running & { app: FastifyInstance; aggregator: Aggregator };
@@ -87,10 +102,10 @@ export type Serving = Running & { app: FastifyInstance; aggregator: Aggregator }
 /** `tally serve`: both halves in this process. */
 export async function serve(
   config: Config,
-  log: Logger,
+  logger: Logger,
   opts: { listen?: boolean } = {},
 ): Promise<Serving> {
-  const running = await start('serve', config, log, opts);
+  const running = await start('serve', config, logger, opts);
   const { app, aggregator } = running;
   if (!app || !aggregator) {
     throw new Error('serve starts both the API and the aggregator');

@@ -41,8 +41,8 @@ export function healthRoutes(deps: { db: Db; transport: Transport; lifecycle: Li
       { schema: { response: { 200: HealthReply, 503: HealthReply } } },
       async (_req, reply) => {
         const storage = await deps.db.ping();
-        const log = deps.transport.stats();
-        const ok = storage && log.state === 'up';
+        const eventLog = deps.transport.stats();
+        const ok = storage && eventLog.state === 'up';
         const now = Date.now();
         return reply.code(ok ? 200 : 503).send({
           ok,
@@ -55,9 +55,9 @@ export function healthRoutes(deps: { db: Db; transport: Transport; lifecycle: Li
           dependencies: {
             storage: { status: storage ? 'up' : 'down' },
             log: {
-              status: log.state,
-              waiting: log.waiting,
-              ...(log.bytes === undefined ? {} : { bytes: log.bytes }),
+              status: eventLog.state,
+              waiting: eventLog.waiting,
+              ...(eventLog.bytes === undefined ? {} : { bytes: eventLog.bytes }),
             },
           },
         });

@@ -10,7 +10,7 @@ import { createRedisLimiter } from './redis-limiter.js';
  */
 export function createRateLimiter(
   config: Config['rateLimit'],
-  log: Logger,
+  logger: Logger,
   opts: { syncMs?: number; prefix?: string } = {},
 ): RateLimiter | undefined {
   if (config.max === 0) {
@@ -20,7 +20,7 @@ export function createRateLimiter(
   if (config.redisUrl) {
     return createRedisLimiter(
       { url: config.redisUrl, windowMs, max, ...opts },
-      log.child({ component: 'ratelimit' }),
+      logger.child({ component: 'ratelimit' }),
     );
   }
   return createMemoryLimiter({ windowMs, max });

@@ -52,7 +52,7 @@ export interface RedisLimiterOptions {
  * for the current window, a warning is logged at most every `warnEveryMs`, and the client
  * reconnects by itself; shared counting resumes with the next sync.
  */
-export function createRedisLimiter(opts: RedisLimiterOptions, log: Logger): RateLimiter {
+export function createRedisLimiter(opts: RedisLimiterOptions, logger: Logger): RateLimiter {
   const syncMs = opts.syncMs ?? 50;
   const prefix = opts.prefix ?? 'tally:rl:';
   const warnEveryMs = opts.warnEveryMs ?? 30_000;
@@ -83,7 +83,7 @@ export function createRedisLimiter(opts: RedisLimiterOptions, log: Logger): Rate
     down = true;
     const now = Date.now();
     if (now - lastWarn >= warnEveryMs) {
-      log.warn(
+      logger.warn(
         { err, suppressed },
         'rate limiter: Redis unavailable; limiting per instance (fail open)',
       );
@@ -97,7 +97,7 @@ export function createRedisLimiter(opts: RedisLimiterOptions, log: Logger): Rate
   client.on('ready', () => {
     if (down) {
       down = false;
-      log.info('rate limiter: Redis is back; shared counting resumed');
+      logger.info('rate limiter: Redis is back; shared counting resumed');
     }
   });
   client.connect().catch(failing);

@@ -1,8 +1,7 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { createEmbeddedLog } from './embedded-log.js';
+import { createEmbeddedLog, EMBEDDED_TRAITS } from './embedded-log/embedded-log.js';
 import { createRedisStreams } from './redis-streams.js';
-import { EMBEDDED_TRAITS } from './embedded-log.js';
 import { BROKER_TRAITS, type Transport, type TransportTraits } from './transport.js';
 
 /** The traits of the log TRANSPORT names, known before it is opened (the database is first). */

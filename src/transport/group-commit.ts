@@ -17,12 +17,23 @@ export class GroupCommit<T> {
   private waiters: Waiter[] = [];
   private bytes = 0;
   private flushing: Promise<void> | undefined;
+  private readonly joinTurn: boolean;
 
   constructor(
     private readonly write: (items: T[]) => Promise<void>,
     /** Bytes waiting for the next write before publishers get 503 (bounded memory). */
     private readonly maxPendingBytes: number,
-  ) {}
+    opts: {
+      /**
+       * Whether the first write waits for the rest of the event-loop turn, so that the adds of
+       * that turn join it (default true). False starts it at once with what is there, so a lone
+       * add is not delayed (the embedded log's writer); later adds join the next write.
+       */
+      joinTurn?: boolean;
+    } = {},
+  ) {
+    this.joinTurn = opts.joinTurn ?? true;
+  }
 
   add(item: T, bytes: number): Promise<void> {
     if (this.bytes > this.maxPendingBytes) {
@@ -43,8 +54,10 @@ export class GroupCommit<T> {
   }
 
   private async loop(): Promise<void> {
-    // Let the requests of this turn join the first write.
-    await nextTurn();
+    if (this.joinTurn) {
+      // Let the requests of this turn join the first write.
+      await nextTurn();
+    }
     while (this.items.length > 0) {
       const items = this.items;
       const waiters = this.waiters;

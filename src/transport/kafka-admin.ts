@@ -11,7 +11,7 @@ export class KafkaAdmin {
   constructor(
     private readonly kafka: Kafka,
     private readonly retry: RetryOptions,
-    private readonly log: Logger,
+    private readonly logger: Logger,
   ) {}
 
   /** Creates the topic with `partitions` partitions when missing; returns its partition count. */
@@ -23,7 +23,7 @@ export class KafkaAdmin {
           waitForLeaders: true,
         })
       ) {
-        this.log.info({ topic, partitions }, 'created kafka topic');
+        this.logger.info({ topic, partitions }, 'created kafka topic');
       }
       const meta = await admin.fetchTopicMetadata({ topics: [topic] });
       const n = meta.topics[0]?.partitions.length ?? 0;

@@ -1,7 +1,8 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { CanonicalEvent } from '../events/event.js';
 import type { Logger } from '../logger.js';
-import { Backoff, sleep } from '../retry.js';
+import { Backoff } from '../retry.js';
+import { deliver } from './deliver.js';
 import { chunkBy } from './group-commit.js';
 import type { Batch, BatchLimits } from './transport.js';
 
@@ -12,7 +13,7 @@ export interface KafkaConsumerDeps {
   sessionTimeoutMs: number;
   /** Creates the topic when missing (the worker may start before any API process). */
   ensureTopic: () => Promise<number>;
-  log: Logger;
+  logger: Logger;
 }
 
 interface Decoded {
@@ -24,7 +25,7 @@ const HEARTBEAT_MS = 3000;
 
 /**
  * Runs a consumer-group member until `signal` aborts, recreating it after a crash or when the
- * broker is unreachable. Offsets are committed explicitly, per handed-out batch, only after the
+ * broker is unreachable (a keep-alive, with its own backoff). Offsets are committed explicitly, per handed-out batch, only after the
  * handler resolved (i.e. after the storage transaction committed); nothing is auto-committed.
  *
  * Rebalances: a committed offset always means "every message below it was applied" (each member
@@ -81,13 +82,13 @@ export async function runKafkaConsumer(
       });
       const err = await Promise.race([crashed, stopped]);
       if (err) {
-        d.log.warn({ err: err.message }, 'kafka consumer crashed; restarting it');
+        d.logger.warn({ err: err.message }, 'kafka consumer crashed; restarting it');
       } else {
         backoff.reset();
       }
     } catch (err) {
       if (!signal.aborted) {
-        d.log.warn({ err: (err as Error).message }, 'kafka consumer could not start; retrying');
+        d.logger.warn({ err: (err as Error).message }, 'kafka consumer could not start; retrying');
       }
     }
     // Stops fetching, waits for the batches in hand, leaves the group.
@@ -110,13 +111,13 @@ async function eachBatch(
   signal: AbortSignal,
 ): Promise<void> {
   const { topic, partition } = p.batch;
-  const decoded = p.batch.messages.map((m) => decode(m, d.log));
+  const decoded = p.batch.messages.map((m) => decode(m, d.logger));
   for (const chunk of chunkBy(decoded, (m) => m.events.length, maxEvents)) {
     if (signal.aborted || !p.isRunning() || p.isStale()) {
       return; // not resolved, not committed: redelivered from the committed offset
     }
     const events = chunk.flatMap((m) => m.events);
-    if (events.length > 0 && !(await handle(events, p, handler, signal, d.log))) {
+    if (events.length > 0 && !(await handle(events, p, handler, signal, d.logger))) {
       return;
     }
     const last = chunk[chunk.length - 1]!.offset;
@@ -128,37 +129,35 @@ async function eachBatch(
   }
 }
 
-/** Runs the handler until it resolves; false when stopped or the partition was taken away first. */
+/**
+ * Hands the events to the handler through `deliver` (the one owner of redelivery) until it
+ * resolves; false when stopped or the partition was taken away first.
+ */
 async function handle(
   events: CanonicalEvent[],
   p: EachBatchPayload,
   handler: (batch: Batch) => Promise<void>,
   signal: AbortSignal,
-  log: Logger,
+  logger: Logger,
 ): Promise<boolean> {
   // kafkajs heartbeats only when asked: keep the membership alive during a long transaction.
   const keepAlive = setInterval(() => void p.heartbeat().catch(() => undefined), HEARTBEAT_MS);
   try {
-    const backoff = new Backoff(100, 5000);
-    for (;;) {
-      try {
-        await handler({ events });
-        return true;
-      } catch (err) {
-        if (signal.aborted || !p.isRunning() || p.isStale()) {
-          return false;
-        }
-        const delayMs = backoff.next();
-        log.error({ err, delayMs, events: events.length }, 'batch handler failed; will redeliver');
-        await sleep(delayMs, signal);
-      }
-    }
+    return await deliver(
+      handler,
+      { events },
+      {
+        signal,
+        logger,
+        stillOwned: () => p.isRunning() && !p.isStale(),
+      },
+    );
   } finally {
     clearInterval(keepAlive);
   }
 }
 
-function decode(m: KafkaMessage, log: Logger): Decoded {
+function decode(m: KafkaMessage, logger: Logger): Decoded {
   try {
     return {
       offset: m.offset,
@@ -166,7 +165,7 @@ function decode(m: KafkaMessage, log: Logger): Decoded {
     };
   } catch {
     // Only Tally writes this topic; a message it cannot read would block its partition forever.
-    log.error({ offset: m.offset }, 'unreadable kafka message committed without processing');
+    logger.error({ offset: m.offset }, 'unreadable kafka message committed without processing');
     return { offset: m.offset, events: [] };
   }
 }

@@ -8,7 +8,7 @@ export type RedisClient = ReturnType<typeof createClient>;
  * answer 503 instead of hanging) and reconnects by itself, forever, with a capped backoff.
  * Connection loss is logged once per outage, not once per attempt.
  */
-export function createRedisClient(url: string, log: Logger, role: string): RedisClient {
+export function createRedisClient(url: string, logger: Logger, role: string): RedisClient {
   const client = createClient({
     url,
     disableOfflineQueue: true,
@@ -17,22 +17,22 @@ export function createRedisClient(url: string, log: Logger, role: string): Redis
       reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 2000),
     },
   });
-  watch(client, log, role);
+  watch(client, logger, role);
   return client;
 }
 
-export function watch(client: RedisClient, log: Logger, role: string): void {
+export function watch(client: RedisClient, logger: Logger, role: string): void {
   let down = false;
   client.on('error', (err: Error) => {
     if (!down) {
       down = true;
-      log.warn({ role, err: err.message }, 'redis connection lost; reconnecting');
+      logger.warn({ role, err: err.message }, 'redis connection lost; reconnecting');
     }
   });
   client.on('ready', () => {
     if (down) {
       down = false;
-      log.info({ role }, 'redis connection restored');
+      logger.info({ role }, 'redis connection restored');
     }
   });
 }

@@ -5,8 +5,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import type { CanonicalEvent } from '../../src/events/event.js';
-import { createEmbeddedLog, type EmbeddedLogOptions } from '../../src/transport/embedded-log.js';
-import { scanSegment } from '../../src/transport/segment-files.js';
+import {
+  createEmbeddedLog,
+  type EmbeddedLogOptions,
+} from '../../src/transport/embedded-log/embedded-log.js';
+import { scanSegment } from '../../src/transport/embedded-log/segment-files.js';
 import type { Batch, Transport } from '../../src/transport/transport.js';
 
 const log = pino({ level: 'silent' });

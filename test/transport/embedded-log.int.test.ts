@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createEmbeddedLog } from '../../src/transport/embedded-log.js';
+import { createEmbeddedLog } from '../../src/transport/embedded-log/embedded-log.js';
 import { describeTransport, testLog } from './transport.contract.js';
 
 // Real: segment files in a temporary directory. Nothing is mocked.

@@ -3,6 +3,11 @@ import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /**
+ * The embedded log's files: the record format, segment names and listing, the scan that finds
+ * the valid prefix of a segment, and the small file-system helpers the writer and reader share.
+ */
+
+/**
  * On-disk record: [u32 payload length][u32 crc32 of the rest][u32 event count][payload].
  * Positions are global byte offsets; a segment file is named after the offset of its first byte.
  */
@@ -94,6 +99,25 @@ export async function scanSegment(
     pos += d.rec.size;
   }
   return { validBytes: pos, events };
+}
+
+const ZERO_CHUNK = 1024 * 1024;
+
+/**
+ * Whether bytes [from, to) of the file are all zero: the rest of a segment zero-filled ahead
+ * (a zero header is never valid, so zeros read as the end of the log), not a torn write.
+ */
+export async function zerosFrom(fh: FileHandle, from: number, to: number): Promise<boolean> {
+  const zeros = Buffer.alloc(ZERO_CHUNK);
+  const buf = Buffer.allocUnsafe(ZERO_CHUNK);
+  for (let pos = from; pos < to; pos += ZERO_CHUNK) {
+    const n = Math.min(ZERO_CHUNK, to - pos);
+    const { bytesRead } = await fh.read(buf, 0, n, pos);
+    if (bytesRead < n || !buf.subarray(0, n).equals(zeros.subarray(0, n))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 export async function openSegment(

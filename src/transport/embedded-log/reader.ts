@@ -1,0 +1,202 @@
+import { unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CanonicalEvent } from '../../events/event.js';
+import type { Logger } from '../../logger.js';
+import { decodeRecord, fsyncDir, openSegment, scanSegment, segmentName } from './segment-files.js';
+import type { WrittenLog } from './writer.js';
+
+/**
+ * The reading half of the embedded log: the consumer's position, batch reads from the segment
+ * files, the waits for data and for a fuller batch (linger), and the deletion of consumed
+ * segments once storage has released them.
+ */
+
+const READ_CHUNK = 4 * 1024 * 1024;
+
+export class LogReader {
+  private pos: number;
+  /** The writer's event count at which no event waits: waiting = eventsWritten - mark. */
+  private consumedMark = 0;
+  private handle: { base: number; fh: FileHandle } | undefined;
+
+  constructor(
+    private readonly dir: string,
+    private readonly written: WrittenLog,
+    private readonly logger: Logger,
+  ) {
+    this.pos = written.segments[0]!;
+  }
+
+  /** The consumer's position: everything before it was handed out and acknowledged. */
+  get position(): number {
+    return this.pos;
+  }
+
+  /** Events written and not yet acknowledged (a lower bound, as LogStats says). */
+  get waiting(): number {
+    return this.written.eventsWritten - this.consumedMark;
+  }
+
+  /**
+   * Moves to the committed `checkpoint` (the log's start when there is none, or when it lies
+   * past the end), deletes what lies before it and counts the events after it.
+   */
+  async startFrom(checkpoint: string | undefined, release?: () => Promise<void>): Promise<void> {
+    const first = this.written.segments[0]!;
+    let pos = checkpoint === undefined ? first : Number(checkpoint);
+    if (!Number.isSafeInteger(pos) || pos > this.written.end) {
+      this.logger.warn(
+        { checkpoint, end: this.written.end },
+        'stored position is past the log end (log reset?); reading the log from its start',
+      );
+      pos = first;
+    } else if (pos < first) {
+      pos = first;
+    }
+    this.pos = pos;
+    await this.deleteConsumedSegments(release);
+    const counted = await this.countEvents(pos);
+    this.consumedMark = this.written.eventsWritten - counted;
+  }
+
+  /** Resolves once there is something to read, or `abort` fired. */
+  async waitForData(abort: AbortSignal): Promise<void> {
+    const { arrived } = this.written;
+    for (;;) {
+      const seen = arrived.generation;
+      if (abort.aborted || this.pos < this.written.end) {
+        return;
+      }
+      await arrived.wait(seen, undefined, abort);
+    }
+  }
+
+  /** Waits (at most `maxWaitMs`) while fewer than a batch of events are waiting. */
+  async linger(maxEvents: number, maxWaitMs: number, abort: AbortSignal): Promise<void> {
+    const { arrived } = this.written;
+    const until = Date.now() + maxWaitMs;
+    for (;;) {
+      const seen = arrived.generation;
+      if (abort.aborted || this.waiting >= maxEvents) {
+        return;
+      }
+      const left = until - Date.now();
+      if (left <= 0) {
+        return;
+      }
+      await arrived.wait(seen, left, abort);
+    }
+  }
+
+  /** Reads up to `maxEvents` events (whole records) from the position; `next` is where they end. */
+  async readBatch(maxEvents: number): Promise<{ events: CanonicalEvent[]; next: number }> {
+    const segments = this.written.segments;
+    const events: CanonicalEvent[] = [];
+    let cursor = this.pos;
+    while (events.length < maxEvents && cursor < this.written.end) {
+      const base = this.segmentFor(cursor);
+      const idx = segments.indexOf(base);
+      const limit = Math.min(segments[idx + 1] ?? Infinity, this.written.end);
+      if (this.handle?.base !== base) {
+        await this.handle?.fh.close();
+        this.handle = { base, fh: await openSegment(this.dir, base, 'r') };
+      }
+      let want = Math.min(limit - cursor, READ_CHUNK);
+      let buf = Buffer.allocUnsafe(want);
+      await this.handle.fh.read(buf, 0, want, cursor - base);
+      let off = 0;
+      while (off < buf.length && events.length < maxEvents) {
+        const d = decodeRecord(buf, off);
+        if (d.kind === 'partial') {
+          if (off > 0) {
+            break;
+          }
+          // A single record larger than the chunk: read exactly that record.
+          want = d.need;
+          buf = Buffer.allocUnsafe(want);
+          await this.handle.fh.read(buf, 0, want, cursor - base);
+          continue;
+        }
+        if (d.kind === 'corrupt') {
+          throw new Error(`corrupt record in durable log at position ${cursor + off}`);
+        }
+        for (const e of JSON.parse(d.rec.payload.toString()) as CanonicalEvent[]) {
+          events.push(e);
+        }
+        off += d.rec.size;
+      }
+      cursor += off;
+    }
+    return { events, next: cursor };
+  }
+
+  /** After a batch was acknowledged: moves the position past it and deletes consumed segments. */
+  async advance(next: number, events: number, release?: () => Promise<void>): Promise<void> {
+    this.pos = next;
+    this.consumedMark = Math.min(this.consumedMark + events, this.written.eventsWritten);
+    await this.deleteConsumedSegments(release);
+  }
+
+  /** Closes the segment file being read. */
+  async close(): Promise<void> {
+    await this.handle?.fh.close().catch(() => undefined);
+    this.handle = undefined;
+  }
+
+  /** Counts the events from position `from` to the end of the log, on disk. */
+  async countEvents(from: number): Promise<number> {
+    const segments = this.written.segments;
+    let total = 0;
+    for (let i = 0; i < segments.length; i++) {
+      const base = segments[i]!;
+      const next = segments[i + 1] ?? Infinity;
+      if (next <= from) {
+        continue;
+      }
+      const fh = await openSegment(this.dir, base, 'r');
+      try {
+        total += (await scanSegment(fh, Math.max(0, from - base))).events;
+      } finally {
+        await fh.close();
+      }
+    }
+    return total;
+  }
+
+  private segmentFor(pos: number): number {
+    const segments = this.written.segments;
+    let base = segments[0]!;
+    for (const s of segments) {
+      if (s <= pos) {
+        base = s;
+      } else {
+        break;
+      }
+    }
+    return base;
+  }
+
+  /**
+   * Deletes the segments wholly before the position, once `release` resolved (storage holds
+   * every acknowledged batch durably: a crash can no longer roll back one the log dropped).
+   */
+  private async deleteConsumedSegments(release?: () => Promise<void>): Promise<void> {
+    const segments = this.written.segments;
+    if (segments.length > 1 && segments[1]! <= this.pos) {
+      await release?.();
+    }
+    let removed = false;
+    while (segments.length > 1 && segments[1]! <= this.pos) {
+      const base = this.written.forgetOldest();
+      if (this.handle?.base === base) {
+        await this.handle.fh.close();
+        this.handle = undefined;
+      }
+      await unlink(join(this.dir, segmentName(base))).catch(() => undefined);
+      removed = true;
+    }
+    if (removed) {
+      await fsyncDir(this.dir);
+    }
+  }
+}
