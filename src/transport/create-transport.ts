@@ -12,9 +12,9 @@ export function traitsOf(kind: Config['transport']['kind']): TransportTraits {
 /** The one place that picks a transport (TRANSPORT=embedded|redis|kafka). */
 export async function createTransport(
   config: Config['transport'],
-  log: Logger,
+  logger: Logger,
 ): Promise<Transport> {
-  const tlog = log.child({ component: 'log', transport: config.kind });
+  const child = logger.child({ component: 'event-log', transport: config.kind });
   switch (config.kind) {
     case 'embedded':
       return createEmbeddedLog(
@@ -24,7 +24,7 @@ export async function createTransport(
           maxPendingBytes: config.maxPendingBytes,
           maxUnconsumedBytes: config.maxUnconsumedBytes,
         },
-        tlog,
+        child,
       );
     case 'redis':
       if (!config.redisUrl) {
@@ -39,7 +39,7 @@ export async function createTransport(
           maxPendingBytes: config.maxPendingBytes,
           maxBacklog: config.maxBacklog,
         },
-        tlog,
+        child,
       );
     case 'kafka': {
       // kafkajs is loaded only when Kafka is the transport.
@@ -54,7 +54,7 @@ export async function createTransport(
           maxBacklog: config.maxBacklog,
           sessionTimeoutMs: config.kafkaSessionTimeoutMs,
         },
-        tlog,
+        child,
       );
     }
   }

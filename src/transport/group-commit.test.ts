@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../errors.js';
-import { chunkBy, GroupCommit } from './group-commit.js';
+import { chunkBy } from './chunk-by.js';
+import { GroupCommit } from './group-commit.js';
 
 describe('GroupCommit', () => {
   it('joins the adds of one turn into one write, and those made during a write into the next', async () => {
@@ -54,6 +55,25 @@ describe('GroupCommit', () => {
     await expect(gc.add(4, 1)).rejects.toMatchObject({ statusCode: 503 });
     release();
     await Promise.all([inFlight, ...queued]);
+  });
+});
+
+describe('GroupCommit without joinTurn', () => {
+  it('starts the first write at once with the lone add; the others of the turn join the next', async () => {
+    const writes: number[][] = [];
+    const gc = new GroupCommit<number>(
+      async (items) => {
+        writes.push(items);
+      },
+      1_000_000,
+      { joinTurn: false },
+    );
+    const all = [gc.add(1, 1), gc.add(2, 1), gc.add(3, 1)];
+    // The first write began synchronously, before the other adds of this turn.
+    expect(writes).toEqual([[1]]);
+    await Promise.all(all);
+    await gc.drain();
+    expect(writes).toEqual([[1], [2, 3]]);
   });
 });
 

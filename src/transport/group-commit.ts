@@ -82,33 +82,3 @@ export class GroupCommit<T> {
     this.flushing = undefined;
   }
 }
-
-/** Rejects with `onTimeout()` when `p` has not settled within `ms` (`p` itself keeps running). */
-export function withTimeout<V>(p: Promise<V>, ms: number, onTimeout: () => Error): Promise<V> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
-/** Splits `items` (kept whole) into chunks of at most `max` weight; a heavier single item is its own chunk. */
-export function chunkBy<V>(items: V[], weight: (v: V) => number, max: number): V[][] {
-  const out: V[][] = [];
-  let cur: V[] = [];
-  let w = 0;
-  for (const it of items) {
-    const iw = weight(it);
-    if (cur.length > 0 && w + iw > max) {
-      out.push(cur);
-      cur = [];
-      w = 0;
-    }
-    cur.push(it);
-    w += iw;
-  }
-  if (cur.length > 0) {
-    out.push(cur);
-  }
-  return out;
-}

@@ -3,7 +3,7 @@ import type { CanonicalEvent } from '../events/event.js';
 import type { Logger } from '../logger.js';
 import { Backoff } from '../retry.js';
 import { deliver } from './deliver.js';
-import { chunkBy } from './group-commit.js';
+import { chunkBy } from './chunk-by.js';
 import type { Batch, BatchLimits } from './transport.js';
 
 export interface KafkaConsumerDeps {

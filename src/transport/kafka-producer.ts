@@ -2,7 +2,7 @@ import type { Kafka, Message, Producer, RetryOptions } from 'kafkajs';
 import { logUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { Backoff } from '../retry.js';
-import { withTimeout } from './group-commit.js';
+import { withTimeout } from '../timeout.js';
 
 export interface KafkaProducerOptions {
   topic: string;

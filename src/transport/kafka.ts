@@ -1,7 +1,8 @@
 import type { Kafka, Message } from 'kafkajs';
 import type { Logger } from '../logger.js';
 import { createBrokerTransport, type Broker } from './broker-transport.js';
-import { chunkBy, withTimeout } from './group-commit.js';
+import { withTimeout } from '../timeout.js';
+import { chunkBy } from './chunk-by.js';
 import { KafkaAdmin } from './kafka-admin.js';
 import { runKafkaConsumer } from './kafka-consumer.js';
 import { KafkaProducer } from './kafka-producer.js';

@@ -1,6 +1,6 @@
 import type { CanonicalEvent } from '../events/event.js';
 import { deliver } from './deliver.js';
-import { chunkBy } from './group-commit.js';
+import { chunkBy } from './chunk-by.js';
 import { release, type Entry, type RedisConsumerDeps } from './redis-stream-reader.js';
 import { TRIM_SCRIPT } from './redis-stream-scripts.js';
 import type { Batch, BatchLimits } from './transport.js';

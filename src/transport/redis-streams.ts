@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { logUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { createBrokerTransport, type Broker } from './broker-transport.js';
-import { chunkBy } from './group-commit.js';
+import { chunkBy } from './chunk-by.js';
 import {
   closeClient,
   connectInBackground,
