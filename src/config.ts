@@ -67,6 +67,27 @@ const EnvSchema = z.object({
   LOG_MAX_UNCONSUMED_BYTES: int(1024 * 1024, 1024 * 1024 * 1024 * 1024).default(1024 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
   VISITOR_SALT: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** `off`: every route open and no key checked (the open mode of the services Tally replaces). */
+  AUTH: z.enum(['on', 'off']).default('on'),
+  /** An admin key to accept (stored hashed): for deployments that provision it, instead of the generated one. */
+  ADMIN_KEY: z
+    .string()
+    .regex(/^tally_[0-9a-z]{10}_[A-Za-z0-9_-]{43}$/, 'must be a key made by `tally keys create`')
+    .optional(),
+  /** Events for a site id not in the registry: taken (`accept`) or refused with 403 (`refuse`). */
+  UNREGISTERED_SITES: z.enum(['accept', 'refuse']).default('accept'),
+  /** Failed keys from one address per minute before it is refused (429) until the minute ends. */
+  AUTH_MAX_FAILURES: int(1, 100_000).default(20),
+  /** How long a browser may cache a CORS preflight answer (Access-Control-Max-Age). */
+  CORS_MAX_AGE_S: int(0, 86_400).default(7200),
+  /** Seed 002: CORS allowed origins of its pixel routes (comma-separated). */
+  ALLOWED_ORIGINS: z.string().default(''),
+  /** Seed 003: basic auth on its API documentation page. */
+  SWAGGER_USER: z.string().min(1).optional(),
+  SWAGGER_PASSWORD: z.string().min(1).optional(),
+  /** Seed 003: basic auth on its queue page. */
+  BULL_BOARD_USER: z.string().min(1).optional(),
+  BULL_BOARD_PASSWORD: z.string().min(1).optional(),
   /** Seed 002: JSON file `{ "<campaign_id>": "<account_id>" }` giving its pixels their account. */
   CAMPAIGN_ACCOUNTS_FILE: z.string().min(1).optional(),
 });
@@ -86,7 +107,16 @@ export interface Config {
     maxFutureMs: number;
     visitorSalt: string | undefined;
   };
-  readonly log: { level: Env['LOG_LEVEL'] };
+  readonly logging: { level: Env['LOG_LEVEL'] };
+  readonly auth: {
+    enabled: boolean;
+    adminKey: string | undefined;
+    /** Where the first start writes the admin key it made (owner-only). */
+    adminKeyFile: string;
+    unregisteredSites: 'accept' | 'refuse';
+    maxFailuresPerMinute: number;
+    corsMaxAgeS: number;
+  };
   readonly dataDir: string;
   readonly db: { url: string | undefined; poolSize: number; dataDir: string };
   readonly transport: {
@@ -119,10 +149,40 @@ export interface Config {
     dedupWindowMs: number;
   };
   readonly shutdownTimeoutMs: number;
-  readonly compat: { campaignAccountsFile: string | undefined };
+  readonly compat: {
+    campaignAccountsFile: string | undefined;
+    /** Seed 002's CORS origins (empty: the edge's own CORS rules). */
+    allowedOrigins: string[];
+    /** Seed 003's basic-auth pages. */
+    swagger: Credentials | undefined;
+    bullBoard: Credentials | undefined;
+  };
+}
+
+export interface Credentials {
+  user: string;
+  password: string;
 }
 
 export class ConfigError extends Error {}
+
+const list = (v: string) =>
+  v
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+
+/** Both or neither: one without the other would leave a page open by mistake. */
+function credentials(
+  prefix: string,
+  user: string | undefined,
+  password: string | undefined,
+): Credentials | undefined {
+  if ((user === undefined) !== (password === undefined)) {
+    throw new ConfigError(`invalid ${prefix}_USER/${prefix}_PASSWORD: set both or neither`);
+  }
+  return user === undefined ? undefined : { user, password: password! };
+}
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = EnvSchema.safeParse(env);
@@ -160,7 +220,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxFutureMs: e.MAX_FUTURE_MS,
       visitorSalt: e.VISITOR_SALT,
     },
-    log: { level: e.LOG_LEVEL },
+    logging: { level: e.LOG_LEVEL },
+    auth: {
+      enabled: e.AUTH === 'on',
+      adminKey: e.ADMIN_KEY,
+      adminKeyFile: `${e.DATA_DIR}/admin.key`,
+      unregisteredSites: e.UNREGISTERED_SITES,
+      maxFailuresPerMinute: e.AUTH_MAX_FAILURES,
+      corsMaxAgeS: e.CORS_MAX_AGE_S,
+    },
     dataDir: e.DATA_DIR,
     db: { url: e.DATABASE_URL, poolSize: e.DB_POOL_SIZE, dataDir: `${e.DATA_DIR}/pg` },
     transport: {
@@ -171,9 +239,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxUnconsumedBytes: e.LOG_MAX_UNCONSUMED_BYTES,
       redisUrl: e.REDIS_URL,
       redisStream: e.REDIS_STREAM,
-      kafkaBrokers: e.KAFKA_BROKERS.split(',')
-        .map((b) => b.trim())
-        .filter(Boolean),
+      kafkaBrokers: list(e.KAFKA_BROKERS),
       kafkaTopic: e.KAFKA_TOPIC,
       kafkaPartitions: e.KAFKA_PARTITIONS,
       kafkaSessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
@@ -185,9 +251,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       windowMs: e.RATE_LIMIT_WINDOW_MS,
       max: e.RATE_LIMIT_MAX,
       redisUrl: e.REDIS_URL,
-      trustedProxies: e.TRUSTED_PROXIES.split(',')
-        .map((p) => p.trim())
-        .filter(Boolean),
+      trustedProxies: list(e.TRUSTED_PROXIES),
     },
     aggregator: {
       batchMaxEvents: e.AGG_BATCH_MAX_EVENTS,
@@ -196,6 +260,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       dedupWindowMs,
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
-    compat: { campaignAccountsFile: e.CAMPAIGN_ACCOUNTS_FILE },
+    compat: {
+      campaignAccountsFile: e.CAMPAIGN_ACCOUNTS_FILE,
+      allowedOrigins: list(e.ALLOWED_ORIGINS),
+      swagger: credentials('SWAGGER', e.SWAGGER_USER, e.SWAGGER_PASSWORD),
+      bullBoard: credentials('BULL_BOARD', e.BULL_BOARD_USER, e.BULL_BOARD_PASSWORD),
+    },
   });
 }

@@ -1,9 +1,11 @@
+import { waitReady } from '../../test/harness/ready.js';
+import { freePort, spawnNode, stopChild } from '../../test/harness/spawn.js';
 import { copyBaseline } from './copy-baseline.js';
 import type { Ledger } from './ledger.js';
 import type { BenchOptions } from './options.js';
 import { runPhase } from './phases.js';
-import { freePort, spawnNode, stopChild, waitReady, watchRss } from './procs.js';
 import type { Progress } from './progress.js';
+import { watchRss } from './rss.js';
 import { ensureServices } from './services.js';
 import type { BaselineResult } from './types.js';
 
@@ -15,11 +17,13 @@ export async function runBareBaseline(
 ): Promise<BaselineResult> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawnNode('bare node:http', 'scripts/bench/bare-server.ts', [String(port)], {});
+  const child = spawnNode('bare node:http', 'scripts/bench/bare-server.ts', [String(port)], {
+    keepChars: 4000,
+  });
   const rss = watchRss([child]);
   const out: BaselineResult = {};
   try {
-    await waitReady(url, [child], 30_000);
+    await waitReady([child], { url }, { timeoutMs: 30_000 });
     const target = {
       label: 'bare node:http',
       url,

@@ -10,13 +10,13 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, totalmem, type } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { REPO_ROOT } from '../../test/harness/spawn.js';
 import { runBareBaseline, runCopyBaseline } from './baselines.js';
 import { chartSvg } from './chart.js';
 import { runDedupGrowth } from './dedup-growth.js';
 import { runImportSpeed } from './import-speed.js';
 import type { Ledger } from './ledger.js';
 import { type BenchOptions, UsageError, USAGE, parseOptions } from './options.js';
-import { REPO_ROOT } from './procs.js';
 import { createProgress } from './progress.js';
 import { markdown, summarize } from './report.js';
 import { running, runTopology } from './run-topology.js';

@@ -1,28 +1,6 @@
 import autocannon from 'autocannon';
-import { LatencyRecorder } from './latency.js';
 import type { Ledger } from './ledger.js';
-import type { Percentiles } from './types.js';
-
-/** What a load generator saw: counts per status, ack latencies, and how long it ran. */
-export interface LoadOutcome {
-  requests: number;
-  statuses: Record<string, number>;
-  refused: number;
-  refusedWithRetryAfter: number;
-  /** Events acknowledged during the load itself. */
-  acceptedEvents: number;
-  latencyMs: Percentiles;
-  /** performance.now() at the first request, and the load's length in seconds. */
-  startedAt: number;
-  durationS: number;
-  notSent?: number;
-}
-
-export interface LoadProgress {
-  requests: number;
-  acceptedEvents: number;
-  refused: number;
-}
+import { createLoadTally, type LoadOutcome, type LoadProgress } from './load-tally.js';
 
 interface Ctx {
   reqId?: number;
@@ -38,20 +16,8 @@ export async function runClosedLoop(
   ledger: Ledger,
   opts: { connections: number; durationS: number; onTick?: (p: LoadProgress) => void },
 ): Promise<LoadOutcome> {
-  const latencies = new LatencyRecorder();
-  const statuses: Record<string, number> = {};
-  let requests = 0;
-  let refused = 0;
-  let refusedWithRetryAfter = 0;
-  let failure: Error | undefined;
-  const startedAt = performance.now();
-  const tick = opts.onTick
-    ? setInterval(
-        () => opts.onTick?.({ requests, acceptedEvents: ledger.acknowledged, refused }),
-        1000,
-      )
-    : undefined;
-  const acceptedEvents = await new Promise<number>((resolve, reject) => {
+  const tally = createLoadTally(ledger, opts.onTick);
+  await new Promise<void>((resolve, reject) => {
     const instance = autocannon(
       {
         url,
@@ -70,46 +36,26 @@ export async function runClosedLoop(
               return { ...req, body };
             },
             onResponse: (status, body, context, headers) => {
-              requests++;
-              statuses[status] = (statuses[status] ?? 0) + 1;
-              if (status === 429 || status === 503) {
-                refused++;
-                if (headers?.['retry-after'] !== undefined) {
-                  refusedWithRetryAfter++;
-                }
-              }
+              tally.answered(status, headers?.['retry-after'] !== undefined);
               const { reqId } = context as Ctx;
               if (reqId !== undefined) {
                 try {
                   ledger.settle(reqId, status, body);
                 } catch (err) {
-                  failure ??= err as Error;
+                  tally.fail(err as Error);
                 }
               }
             },
           },
         ],
       },
-      (err?: Error) => (err ? reject(err) : resolve(ledger.acknowledged)),
+      (err?: Error) => (err ? reject(err) : resolve()),
     );
     instance.on('response', (_client, status, _bytes, responseTime) => {
       if (status === 202) {
-        latencies.record(responseTime);
+        tally.accepted(responseTime);
       }
     });
-  }).finally(() => clearInterval(tick));
-  const durationS = (performance.now() - startedAt) / 1000;
-  if (failure) {
-    throw failure;
-  }
-  return {
-    requests,
-    statuses,
-    refused,
-    refusedWithRetryAfter,
-    acceptedEvents,
-    latencyMs: latencies.percentiles(),
-    startedAt,
-    durationS,
-  };
+  }).finally(() => tally.stopTicking());
+  return tally.outcome((performance.now() - tally.startedAt) / 1000);
 }

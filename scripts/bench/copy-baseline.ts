@@ -1,8 +1,8 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { createDatabase, dropDatabase } from './services.js';
+import { createDatabase, throwawayName, withClient } from '../../test/harness/databases.js';
+import { SERVICES } from './services.js';
 
 export interface CopyOutcome {
   rows: number;
@@ -32,12 +32,9 @@ export async function copyRows(
   tag: string,
   spec: { db: string; ddl: string; copy: string },
 ): Promise<CopyOutcome> {
-  const db = `tally_bench_${tag.replace(/[^a-z0-9]/g, '_')}_${spec.db}`;
-  const url = await createDatabase(db);
+  const db = await createDatabase(SERVICES.pgAdminUrl, throwawayName('bench', `${tag}_${spec.db}`));
   try {
-    const client = new pg.Client({ connectionString: url });
-    await client.connect();
-    try {
+    return await withClient({ connectionString: db.url }, async (client) => {
       await client.query(spec.ddl);
       const chunks: string[] = [];
       let rows = 0;
@@ -57,10 +54,8 @@ export async function copyRows(
       await pipeline(Readable.from(chunks), client.query(copyFrom(spec.copy)));
       const seconds = (performance.now() - t0) / 1000;
       return { rows, seconds, rowsPerS: rows / seconds };
-    } finally {
-      await client.end();
-    }
+    });
   } finally {
-    await dropDatabase(db);
+    await db.drop();
   }
 }

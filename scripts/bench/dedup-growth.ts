@@ -29,10 +29,11 @@ import type { CanonicalEvent } from '../../src/events/event.js';
 import { uuidv7 } from '../../src/events/uuidv7.js';
 import { migrate } from '../../src/storage/migrate.js';
 import { createPgDb } from '../../src/storage/pg-db.js';
+import { createDatabase, throwawayName } from '../../test/harness/databases.js';
 import type { BenchOptions } from './options.js';
 import { fmtInt, fmtK, type Progress } from './progress.js';
 import { fmtRows, median } from './report.js';
-import { createDatabase, dropDatabase, ensureServices } from './services.js';
+import { SERVICES, ensureServices } from './services.js';
 import type { BatchRates, DedupGrowthResult, DedupIdKind, DedupSizeResult } from './types.js';
 
 const DAY_MS = 86_400_000;
@@ -98,7 +99,6 @@ async function measureSize(
   progress: Progress,
   injectFault: boolean,
 ): Promise<DedupSizeResult> {
-  const name = `tally_bench_${tag.replace(/[^a-z0-9_]/g, '_')}`;
   const label = `[dedup ${fmtRows(rows)}]`;
   const out: DedupSizeResult = { rows, inserts: [], exact: true, errors: [] };
   const fail = (msg: string) => {
@@ -106,8 +106,8 @@ async function measureSize(
     out.errors.push(msg);
     progress.log(`${label} NOT EXACT: ${msg}`);
   };
-  const url = await createDatabase(name);
-  const db = createPgDb({ url, poolSize: 2 });
+  const database = await createDatabase(SERVICES.pgAdminUrl, throwawayName('bench', tag));
+  const db = createPgDb({ url: database.url, poolSize: 2 });
   try {
     await migrate(db);
     for (const sql of OLD_DDL) {
@@ -328,8 +328,8 @@ async function measureSize(
     fail((err as Error).message);
   } finally {
     await db.close();
-    await dropDatabase(name).catch((err: unknown) => {
-      progress.log(`bench: could not drop database ${name}: ${(err as Error).message}`);
+    await database.drop().catch((err: unknown) => {
+      progress.log(`bench: could not drop database ${database.name}: ${(err as Error).message}`);
     });
   }
   return out;

@@ -1,5 +1,5 @@
+import { sleep } from '../../test/harness/ready.js';
 import type { Ledger } from './ledger.js';
-import { sleep } from './procs.js';
 
 /**
  * Resends every request that got no answer until it gets a 202, honouring Retry-After. Each

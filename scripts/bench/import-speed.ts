@@ -13,11 +13,12 @@ import { uuidv7 } from '../../src/events/uuidv7.js';
 import type { Db } from '../../src/storage/db.js';
 import { createPgDb } from '../../src/storage/pg-db.js';
 import { createPgliteDb } from '../../src/storage/pglite-db.js';
+import { createDatabase, throwawayName } from '../../test/harness/databases.js';
+import { spawnTally, stopChild } from '../../test/harness/spawn.js';
 import { copyRows } from './copy-baseline.js';
 import type { BenchOptions } from './options.js';
-import { spawnNode, stopChild } from './procs.js';
 import { fmtInt, type Progress } from './progress.js';
-import { createDatabase, dropDatabase, ensureServices } from './services.js';
+import { SERVICES, ensureServices } from './services.js';
 import type { ImportRunResult, ImportSpeedResult } from './types.js';
 
 const DAY_MS = 86_400_000;
@@ -25,7 +26,6 @@ const SITES = 20;
 const PATHS = 500;
 const USERS = 5000;
 const DAYS = 30;
-const CLI = 'src/main/cli.ts';
 
 /** What the generated file should count to: views and distinct users per (site, UTC day). */
 interface Recount {
@@ -117,38 +117,39 @@ async function runOne(
   };
   const dataDir = join(dir, tag);
   mkdirSync(dataDir, { recursive: true });
-  const dbName = `tally_bench_${tag.replace(/[^a-z0-9_]/g, '_')}`;
-  const url = target === 'postgres' ? await createDatabase(dbName) : '';
+  const database =
+    target === 'postgres'
+      ? await createDatabase(SERVICES.pgAdminUrl, throwawayName('bench', tag))
+      : undefined;
+  const url = database?.url ?? '';
   // Explicit defaults, so a DATABASE_URL or TRANSPORT in the caller's environment does not leak in.
   const env = { DATA_DIR: dataDir, DATABASE_URL: url, TRANSPORT: 'embedded', LOG_LEVEL: 'warn' };
   try {
     // Created and migrated first, so the import's own time (its summary line) is the import's.
-    const migrate = spawnNode('tally migrate', CLI, ['migrate'], env);
+    const migrate = spawnTally(['migrate'], { env, keepChars: 4000 });
     if ((await migrate.exited) !== 0) {
-      throw new Error(`tally migrate failed:\n${migrate.tail()}`);
+      throw new Error(`tally migrate failed:\n${migrate.output()}`);
     }
     progress.update(`${label} importing ${fmtInt(recount.events)} page views`);
     const t0 = performance.now();
-    const child = spawnNode(
-      'tally import',
-      CLI,
-      ['import', file, '--quiet', ...(dedup ? [] : ['--no-dedup'])],
+    const child = spawnTally(['import', file, '--quiet', ...(dedup ? [] : ['--no-dedup'])], {
       env,
-    );
+      keepChars: 4000,
+    });
     let stdout = '';
     child.proc.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
     const timer = setTimeout(() => void stopChild(child, 5000), 30 * 60_000);
     const code = await child.exited.finally(() => clearTimeout(timer));
     result.wallS = Math.round((performance.now() - t0) / 100) / 10;
     if (code !== 0) {
-      throw new Error(`tally import exited ${code}:\n${child.tail()}`);
+      throw new Error(`tally import exited ${code}:\n${child.output()}`);
     }
     const m =
       /import ".*": ([\d,]+) records read in ([\d.]+) s \(([\d,]+)\/s\), ([\d,]+) counted/.exec(
         stdout,
       );
     if (!m) {
-      throw new Error(`no summary line from tally import:\n${child.tail()}`);
+      throw new Error(`no summary line from tally import:\n${child.output()}`);
     }
     const int = (s: string) => Number(s.replace(/,/g, ''));
     result.records = int(m[1]!);
@@ -180,11 +181,9 @@ async function runOne(
     result.error = (err as Error).message;
     progress.log(`${label} FAILED: ${result.error}`);
   } finally {
-    if (target === 'postgres') {
-      await dropDatabase(dbName).catch((err: unknown) => {
-        progress.log(`bench: could not drop database ${dbName}: ${(err as Error).message}`);
-      });
-    }
+    await database?.drop().catch((err: unknown) => {
+      progress.log(`bench: could not drop database ${database.name}: ${(err as Error).message}`);
+    });
     rmSync(dataDir, { recursive: true, force: true });
   }
   return result;

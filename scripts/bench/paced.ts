@@ -1,7 +1,6 @@
 import { Pool, errors } from 'undici';
-import type { LoadOutcome, LoadProgress } from './closed-loop.js';
-import { LatencyRecorder } from './latency.js';
 import type { Ledger } from './ledger.js';
+import { createLoadTally, type LoadOutcome, type LoadProgress } from './load-tally.js';
 
 /**
  * Open loop: requests leave at evenly spaced instants (`reqPerS`), whatever the answers do, over
@@ -30,17 +29,11 @@ export async function runPaced(
     headersTimeout: 10_000,
     bodyTimeout: 10_000,
   });
-  const latencies = new LatencyRecorder();
-  const statuses: Record<string, number> = {};
-  let requests = 0;
-  let refused = 0;
-  let refusedWithRetryAfter = 0;
+  const tally = createLoadTally(ledger, opts.onTick);
   let notSent = 0;
   let outstanding = 0;
-  let failure: Error | undefined;
   const interval = 1000 / opts.reqPerS;
-  const startedAt = performance.now();
-  const endAt = startedAt + opts.durationS * 1000;
+  const endAt = tally.startedAt + opts.durationS * 1000;
 
   const send = () => {
     const { reqId, body } = ledger.take();
@@ -56,34 +49,22 @@ export async function runPaced(
       .then(async (res) => {
         const text = await res.body.text();
         const status = res.statusCode;
-        requests++;
-        statuses[status] = (statuses[status] ?? 0) + 1;
+        tally.answered(status, res.headers['retry-after'] !== undefined);
         if (status === 202) {
-          latencies.record(performance.now() - sentAt);
-        } else if (status === 429 || status === 503) {
-          refused++;
-          if (res.headers['retry-after'] !== undefined) {
-            refusedWithRetryAfter++;
-          }
+          tally.accepted(performance.now() - sentAt);
         }
         ledger.settle(reqId, status, text);
       })
       // No answer: the ledger keeps the request as unanswered, to be resent after the run.
       .catch((err: unknown) => {
         if (!(err instanceof errors.UndiciError) && !(err as { code?: string }).code) {
-          failure ??= err as Error;
+          tally.fail(err as Error);
         }
       })
       .finally(() => outstanding--);
   };
 
-  const tick = opts.onTick
-    ? setInterval(
-        () => opts.onTick?.({ requests, acceptedEvents: ledger.acknowledged, refused }),
-        1000,
-      )
-    : undefined;
-  let due = startedAt;
+  let due = tally.startedAt;
   await new Promise<void>((resolve) => {
     const pump = () => {
       const now = performance.now();
@@ -103,26 +84,13 @@ export async function runPaced(
     };
     pump();
   });
-  const durationS = (performance.now() - startedAt) / 1000;
+  const durationS = (performance.now() - tally.startedAt) / 1000;
   // Let the last answers arrive (bounded: what is still out then counts as unanswered).
   const drainUntil = performance.now() + 15_000;
   while (outstanding > 0 && performance.now() < drainUntil) {
     await new Promise((r) => setTimeout(r, 5));
   }
-  clearInterval(tick);
+  tally.stopTicking();
   await pool.destroy();
-  if (failure) {
-    throw failure;
-  }
-  return {
-    requests,
-    statuses,
-    refused,
-    refusedWithRetryAfter,
-    acceptedEvents: ledger.acknowledged,
-    latencyMs: latencies.percentiles(),
-    startedAt,
-    durationS,
-    notSent,
-  };
+  return tally.outcome(durationS, { notSent });
 }

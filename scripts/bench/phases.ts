@@ -1,8 +1,9 @@
-import { type LoadOutcome, type LoadProgress, runClosedLoop } from './closed-loop.js';
+import type { Child } from '../../test/harness/spawn.js';
+import { runClosedLoop } from './closed-loop.js';
 import { resendUnanswered, utcDate, waitCounted } from './exactness.js';
 import { Ledger } from './ledger.js';
+import type { LoadOutcome, LoadProgress } from './load-tally.js';
 import { runPaced } from './paced.js';
-import type { Child } from './procs.js';
 import { fmtInt, fmtK, type Progress } from './progress.js';
 import type { PhaseName, PhaseResult } from './types.js';
 

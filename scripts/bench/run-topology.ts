@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
 import type { Ledger } from './ledger.js';
 import type { BenchOptions, TopologyName } from './options.js';
-import { type PhaseSpec, runPhase } from './phases.js';
-import { watchRss } from './procs.js';
+import { type PhaseSpec, type PhaseTarget, runPhase } from './phases.js';
 import type { Progress } from './progress.js';
+import { type RssWatch, watchRss } from './rss.js';
 import { startTopology, type Topology } from './topologies.js';
 import type { PhaseResult, TopologyResult } from './types.js';
 
@@ -32,13 +32,7 @@ export async function runTopology(
     `[${name}] ready in ${result.startupS} s: ${topo.children.map((c) => `${c.name} (pid ${c.pid})`).join(', ')}`,
   );
   const rss = watchRss(topo.children);
-  const target = {
-    label: name,
-    url: topo.url,
-    children: topo.children,
-    rssMiB: rss.currentMiB,
-    counts: true,
-  };
+  const target = phaseTarget(name, topo, rss);
   const base = { connections: opts.connections, durationS: opts.durationS };
   try {
     for (const [max, half, batch] of [
@@ -140,6 +134,11 @@ async function start(
   return topo;
 }
 
+/** What the phases drive and watch: a running topology, its processes' memory as it goes. */
+function phaseTarget(label: string, topo: Topology, rss: RssWatch): PhaseTarget {
+  return { label, url: topo.url, children: topo.children, rssMiB: rss.currentMiB, counts: true };
+}
+
 const OVERLOAD_BROKER_BACKLOG = 500;
 
 /** Twice the sustainable rate on a fresh instance with a small backlog bound: is the excess refused? */
@@ -160,13 +159,7 @@ async function runOverload(
   const topo = await start(name, opts, tag, env);
   const rss = watchRss(topo.children);
   try {
-    const target = {
-      label: name,
-      url: topo.url,
-      children: topo.children,
-      rssMiB: rss.currentMiB,
-      counts: true,
-    };
+    const target = phaseTarget(name, topo, rss);
     const spec: PhaseSpec = {
       phase: 'overload',
       batch: opts.batch,

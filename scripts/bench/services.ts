@@ -1,75 +1,29 @@
 import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { connect } from 'node:net';
 import { promisify } from 'node:util';
-import pg from 'pg';
-import { REPO_ROOT } from './procs.js';
+import { withClient } from '../../test/harness/databases.js';
+import {
+  DEFAULT_SERVICES,
+  kafkaReachable,
+  postgresReachable,
+  redisReachable,
+} from '../../test/harness/probe.js';
+import { REPO_ROOT } from '../../test/harness/spawn.js';
 
 /** The servers the split topologies use (the same defaults as the test suites). */
 export const SERVICES = {
-  pgAdminUrl: process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres',
-  redisUrl: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379',
-  kafkaBrokers: process.env.BENCH_KAFKA_BROKERS ?? '127.0.0.1:9092',
+  pgAdminUrl: process.env.BENCH_PG_URL ?? DEFAULT_SERVICES.pgAdminUrl,
+  redisUrl: process.env.BENCH_REDIS_URL ?? DEFAULT_SERVICES.redisUrl,
+  kafkaBrokers: process.env.BENCH_KAFKA_BROKERS ?? DEFAULT_SERVICES.kafkaBrokers,
 };
 
-/** `postgres://…/<db>` on the same server as the admin URL. */
-export function pgUrl(db: string): string {
-  const u = new URL(SERVICES.pgAdminUrl);
-  u.pathname = `/${db}`;
-  return u.toString();
-}
-
-async function withAdmin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: SERVICES.pgAdminUrl });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
-/** A throw-away database; names are generated here, never taken from input. */
-export async function createDatabase(name: string): Promise<string> {
-  if (!/^tally_bench_[a-z0-9_]+$/.test(name)) {
-    throw new Error(`refusing database name ${name}`);
-  }
-  await withAdmin((c) => c.query(`CREATE DATABASE ${name}`));
-  return pgUrl(name);
-}
-
-export async function dropDatabase(name: string): Promise<void> {
-  if (!/^tally_bench_[a-z0-9_]+$/.test(name)) {
-    throw new Error(`refusing database name ${name}`);
-  }
-  await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
-}
-
 export async function postgresVersion(): Promise<string | undefined> {
-  return withAdmin(
+  return withClient(
+    { connectionString: SERVICES.pgAdminUrl },
     async (c) =>
       (await c.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]?.v,
   ).catch(() => undefined);
 }
-
-export function reachable(hostPort: string, timeoutMs = 1000): Promise<boolean> {
-  const [host, port] = hostPort.split(':');
-  return new Promise((resolve) => {
-    const sock = connect({ host: host ?? '127.0.0.1', port: Number(port) });
-    const done = (ok: boolean) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(timeoutMs, () => done(false));
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
-}
-
-const hostPortOf = (url: string) => {
-  const u = new URL(url);
-  return `${u.hostname}:${u.port}`;
-};
 
 /** Checks the servers a topology needs; starts the repo's Kafka broker when it is not running. */
 export async function ensureServices(needs: {
@@ -77,16 +31,15 @@ export async function ensureServices(needs: {
   redis?: boolean;
   kafka?: boolean;
 }): Promise<void> {
-  if (needs.postgres && !(await reachable(hostPortOf(SERVICES.pgAdminUrl)))) {
+  if (needs.postgres && !(await postgresReachable(SERVICES.pgAdminUrl))) {
     throw new Error(
       `PostgreSQL is not reachable at ${SERVICES.pgAdminUrl} (scripts/services.sh up)`,
     );
   }
-  if (needs.redis && !(await reachable(hostPortOf(SERVICES.redisUrl)))) {
+  if (needs.redis && !(await redisReachable(SERVICES.redisUrl))) {
     throw new Error(`Redis is not reachable at ${SERVICES.redisUrl} (scripts/services.sh up)`);
   }
-  const broker = SERVICES.kafkaBrokers.split(',')[0]!;
-  if (needs.kafka && !(await reachable(broker))) {
+  if (needs.kafka && !(await kafkaReachable(SERVICES.kafkaBrokers))) {
     process.stderr.write('bench: starting Kafka (scripts/kafka/kafka.sh start)\n');
     await promisify(execFile)('bash', [`${REPO_ROOT}scripts/kafka/kafka.sh`, 'start'], {
       timeout: 300_000,

@@ -1,15 +1,10 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { createDatabase, throwawayName } from '../../test/harness/databases.js';
+import { waitReady } from '../../test/harness/ready.js';
+import { type Child, freePort, spawnTally, stopChild } from '../../test/harness/spawn.js';
 import type { TopologyName } from './options.js';
-import { type Child, freePort, spawnNode, stopChild, waitReady } from './procs.js';
-import {
-  SERVICES,
-  createDatabase,
-  deleteKafkaTopic,
-  deleteRedisStream,
-  dropDatabase,
-  ensureServices,
-} from './services.js';
+import { SERVICES, deleteKafkaTopic, deleteRedisStream, ensureServices } from './services.js';
 
 /** Tally running in one topology: where to send requests, its processes, how to tear it down. */
 export interface Topology {
@@ -32,7 +27,12 @@ export interface StartOptions {
   env?: Record<string, string>;
 }
 
-const CLI = 'src/main/cli.ts';
+/** How long a topology may take to answer /ready. */
+const READY_TIMEOUT_MS = 180_000;
+
+/** `tally <args>`, keeping only the tail of its output (for error messages) over a long run. */
+const tally = (args: string[], env: Record<string, string>, profileDir?: string) =>
+  spawnTally(args, { env, profileDir, keepChars: 4000 });
 
 export async function startTopology(name: TopologyName, o: StartOptions): Promise<Topology> {
   switch (name) {
@@ -58,19 +58,13 @@ async function startServe(
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const t0 = performance.now();
-  const serve = spawnNode(
-    'tally serve',
-    CLI,
-    ['serve'],
-    { ...baseEnv(dataDir, port), ...env, ...o.env },
-    { profileDir: o.profileDir },
-  );
+  const serve = tally(['serve'], { ...baseEnv(dataDir, port), ...env, ...o.env }, o.profileDir);
   const stop = async () => {
     await stopChild(serve);
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {
-    await waitReady(url, [serve]);
+    await waitReady([serve], { url }, { timeoutMs: READY_TIMEOUT_MS });
   } catch (err) {
     await stop();
     throw err;
@@ -123,12 +117,12 @@ async function startOnBroker(name: 'redis' | 'kafka', o: StartOptions): Promise<
     };
     const t0 = performance.now();
     // Migrate first, so api and worker do not race for the advisory lock at start-up.
-    const migrate = spawnNode('tally migrate', CLI, ['migrate'], env);
+    const migrate = tally(['migrate'], env);
     if ((await migrate.exited) !== 0) {
-      throw new Error(`tally migrate failed:\n${migrate.tail()}`);
+      throw new Error(`tally migrate failed:\n${migrate.output()}`);
     }
-    const worker = spawnNode('tally worker', CLI, ['worker'], env, { profileDir: o.profileDir });
-    const api = spawnNode('tally api', CLI, ['api'], env, { profileDir: o.profileDir });
+    const worker = tally(['worker'], env, o.profileDir);
+    const api = tally(['api'], env, o.profileDir);
     const children = [api, worker];
     // The api stops first (no new events), then the worker drains what is in the log.
     const stop = async () => {
@@ -138,7 +132,7 @@ async function startOnBroker(name: 'redis' | 'kafka', o: StartOptions): Promise<
       await cleanupBroker();
     };
     try {
-      await waitReady(url, children);
+      await waitReady(children, { url }, { timeoutMs: READY_TIMEOUT_MS });
     } catch (err) {
       await stop();
       throw err;
@@ -153,14 +147,15 @@ async function withDatabase(
   start: (databaseUrl: string) => Promise<Topology>,
 ): Promise<Topology> {
   await ensureServices({ postgres: true });
-  const db = `tally_bench_${tag.replace(/[^a-z0-9]/g, '_')}`;
-  const url = await createDatabase(db);
+  const db = await createDatabase(SERVICES.pgAdminUrl, throwawayName('bench', tag));
   const drop = () =>
-    dropDatabase(db).catch((err: unknown) => {
-      process.stderr.write(`bench: could not drop database ${db}: ${(err as Error).message}\n`);
+    db.drop().catch((err: unknown) => {
+      process.stderr.write(
+        `bench: could not drop database ${db.name}: ${(err as Error).message}\n`,
+      );
     });
   try {
-    const t = await start(url);
+    const t = await start(db.url);
     return { ...t, stop: () => t.stop().finally(drop) };
   } catch (err) {
     await drop();

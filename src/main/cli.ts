@@ -30,7 +30,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const logger = createLogger(config.log);
+  const logger = createLogger(config.logging);
   switch (command) {
     case 'serve':
     case 'api':

@@ -48,7 +48,7 @@ async function rig(site: string, windowDays = 1): Promise<Rig> {
     LOG_LEVEL: 'silent',
     DEDUP_WINDOW_DAYS: String(windowDays),
   });
-  const log = createLogger(config.log);
+  const log = createLogger(config.logging);
   const db = await openDb(config);
   await migrate(db);
   const transport: Transport = await openTransport(config, log);

@@ -5,6 +5,10 @@ import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
 import { serve, type Serving } from '../../src/main/serve.js';
+import { waitFor } from '../harness/ready.js';
+
+/** Polls until a condition holds (aggregation is asynchronous): the harness's, for the tests. */
+export { waitFor };
 
 export interface TestServer {
   url: string;
@@ -34,7 +38,7 @@ export async function startServer(
     LOG_LEVEL: 'silent',
     ...env,
   });
-  const running = await serve(config, createLogger(config.log));
+  const running = await serve(config, createLogger(config.logging));
   const addr = running.app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
   return {
@@ -65,23 +69,6 @@ export async function get(url: string) {
   const res = await fetch(url);
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
-}
-
-/** Polls `fn` until it returns true (aggregation is asynchronous), failing after `timeoutMs`. */
-export async function waitFor(
-  fn: () => Promise<boolean> | boolean,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await fn()) {
-      return;
-    }
-    if (Date.now() > end) {
-      throw new Error('condition not met in time');
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /** Resolves once the aggregator has consumed everything in the log. */

@@ -1,4 +1,5 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
+import { freePort } from '../harness/spawn.js';
 
 /** A TCP forwarder that a test can cut (refuse and drop connections) and restore, to play "broker down". */
 export interface TcpProxy {
@@ -14,11 +15,8 @@ export async function startTcpProxy(
 ): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let server: Server | undefined;
-  // Reserve a port, then listen on it only while "up".
-  const probe = createServer();
-  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-  const port = (probe.address() as { port: number }).port;
-  await new Promise<void>((r) => probe.close(() => r()));
+  // A port of its own, listened on only while "up".
+  const port = await freePort();
 
   const up = async () => {
     if (server) {
