@@ -8,7 +8,7 @@ const ctx = { now, userAgent: 'UA', ip: '203.0.113.9' };
 const opts = {
   minTsMs: Date.UTC(2000, 0, 1),
   maxFutureMs: 3_600_000,
-  visitorSalt: 'salt-salt-salt-salt',
+  visitorSalt: () => 'salt-salt-salt-salt',
 };
 
 describe('time', () => {
@@ -71,6 +71,21 @@ describe('normalizeEvent', () => {
     const vh = (r: typeof a) => (r.ok ? r.event.vh : undefined);
     expect(vh(a)).toBe(vh(b));
     expect(vh(a)).not.toBe(vh(c));
+  });
+
+  it("asks for the salt of the event's own UTC day, and a new salt gives a new hash", () => {
+    const asked: number[] = [];
+    const daily = { ...opts, visitorSalt: (day: number) => (asked.push(day), `salt-${day}`) };
+    const pv = (ts: number) => ({ type: 'page_view', site_id: 's', ts });
+    const vh = (r: ReturnType<typeof normalizeEvent>) => (r.ok ? r.event.vh : undefined);
+    const today = Math.floor(now / 86_400_000);
+    const a = normalizeEvent(pv(now), 0, ctx, daily);
+    const b = normalizeEvent(pv(now), 0, ctx, { ...daily, visitorSalt: () => 'another-salt' });
+    normalizeEvent(pv(Date.UTC(2026, 10, 23, 23, 59, 59, 999)), 0, ctx, daily);
+    normalizeEvent({ ...pv(now), user_id: 'u' }, 0, ctx, daily);
+    expect(asked).toEqual([today, today - 1]);
+    expect(vh(a)).toHaveLength(22);
+    expect(vh(a)).not.toBe(vh(b));
   });
 
   it('keeps user_id / visitor_id and computes no hash then', () => {

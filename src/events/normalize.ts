@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import type { FieldError } from '../errors.js';
-import { dayOf, parseTimestamp } from './time.js';
+import { DAY_MS, dayOf, parseTimestamp } from './time.js';
 import { uuidv7 } from './uuidv7.js';
 import { LIMITS, STRING_FIELDS, TYPE_PATTERN, type CanonicalEvent } from './event.js';
 
@@ -9,14 +9,22 @@ export interface RequestContext {
   now: number;
   userAgent?: string | undefined;
   ip?: string | undefined;
+  /** `Origin`, else the origin of `Referer`: the page the events come from (browsers). */
+  origin?: string | undefined;
+  /** The `Authorization` header, for an ingest key (server-side senders). */
+  authorization?: string | undefined;
 }
 
 export interface NormalizeOptions {
   /** The oldest event time accepted (epoch ms): history of any age above it is counted. */
   minTsMs: number;
   maxFutureMs: number;
-  /** Secret mixed into the cookieless visitor hash; rotates daily by mixing in the date. */
-  visitorSalt: string;
+  /**
+   * The secret mixed into the cookieless visitor hash of an event of UTC day `day` (days since
+   * 1970-01-01): a random salt per day, deleted two days later (ingest/visitor-salts.ts).
+   * Called once per hashed event, so it must answer from memory.
+   */
+  visitorSalt: (day: number) => string;
 }
 
 export type NormalizeResult =
@@ -240,7 +248,7 @@ export function normalizeEvent(
     event.visitor_id === undefined
   ) {
     event.vh = visitorHash(
-      opts.visitorSalt,
+      opts.visitorSalt(Math.floor(event.ts / DAY_MS)),
       dayOf(event.ts),
       event.site_id,
       ctx.ip ?? '',

@@ -164,7 +164,7 @@ export async function runImport(
           rec.event,
           0,
           { now: rec.receivedAt ?? now() },
-          { ...opts.normalize, visitorSalt: '' },
+          { ...opts.normalize, visitorSalt: () => '' },
         );
         if (r.ok) {
           // History carries no IP or user agent: no cookieless visitor hash is made of nothing.

@@ -13,7 +13,7 @@ import { reportingRoutes } from '../reporting/reporting.routes.js';
 import type { Db } from '../storage/db.js';
 import type { Transport } from '../transport/transport.js';
 import type { Aggregator } from '../aggregate/aggregator.js';
-import { visitorSalt } from './components.js';
+import { openVisitorSalts } from './components.js';
 
 export interface Api {
   app: FastifyInstance;
@@ -32,28 +32,29 @@ const NO_AGGREGATOR = { stats: () => ({ counted: 0, duplicates: 0 }) };
  */
 export async function startApi(
   config: Config,
-  log: Logger,
+  logger: Logger,
   deps: { db: Db; transport: Transport; lifecycle: Lifecycle; aggregator?: Aggregator },
   opts: { listen?: boolean } = {},
 ): Promise<Api> {
   const { db, transport, lifecycle } = deps;
-  const drops = createDropCounter(db, log.child({ component: 'drops' }));
+  const drops = createDropCounter(db, logger.child({ component: 'drops' }));
+  const salts = await openVisitorSalts(config, db, logger);
   const ingest = createIngest(
     { transport, drops },
     {
       maxEventsPerRequest: config.ingest.maxEventsPerRequest,
       minTsMs: config.ingest.minTsMs,
       maxFutureMs: config.ingest.maxFutureMs,
-      visitorSalt: await visitorSalt(config),
+      visitorSalt: salts.saltFor,
     },
   );
-  const limiter = createRateLimiter(config.rateLimit, log);
+  const limiter = createRateLimiter(config.rateLimit, logger);
   const rateLimit = limiter && { limiter, trustedProxies: config.rateLimit.trustedProxies, drops };
   const http = {
     maxBodyBytes: config.http.maxBodyBytes,
     trustedProxies: config.rateLimit.trustedProxies,
   };
-  const app = await buildServer(log, http, [
+  const app = await buildServer(logger, http, [
     // Before the routes it guards: it hooks them as they are added.
     ...(rateLimit ? [rateLimitHooks(limiter, rateLimit)] : []),
     ingestRoutes(ingest),
@@ -73,7 +74,7 @@ export async function startApi(
   const reportingApp =
     reportingPort === undefined || (reportingPort !== 0 && reportingPort === config.http.port)
       ? undefined
-      : await buildServer(log, http, [seed004ReportingRoutes({ db })]);
+      : await buildServer(logger, http, [seed004ReportingRoutes({ db })]);
   if (opts.listen !== false) {
     await app.listen({ port: config.http.port, host: config.http.host });
     await reportingApp?.listen({ port: reportingPort, host: config.http.host });
@@ -96,6 +97,7 @@ export async function startApi(
       } finally {
         clearInterval(reaper);
       }
+      salts.close();
       await limiter?.close();
       await drops.close();
     },

@@ -1,8 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { createVisitorSalts, saltStoreOf, type VisitorSalts } from '../ingest/visitor-salts.js';
 import type { Db } from '../storage/db.js';
 import { createPgDb } from '../storage/pg-db.js';
 import { createPgliteDb } from '../storage/pglite-db.js';
@@ -22,22 +20,23 @@ export async function openDb(config: Config): Promise<Db> {
   });
 }
 
-export async function openTransport(config: Config, log: Logger): Promise<Transport> {
-  return createTransport(config.transport, log);
+export async function openTransport(config: Config, logger: Logger): Promise<Transport> {
+  return createTransport(config.transport, logger);
 }
 
-/** VISITOR_SALT, or a random one kept under DATA_DIR so restarts keep counting the same visitors. */
-export async function visitorSalt(config: Config): Promise<string> {
-  if (config.ingest.visitorSalt) {
-    return config.ingest.visitorSalt;
-  }
-  const file = join(config.dataDir, 'visitor-salt');
-  const existing = await readFile(file, 'utf8').catch(() => '');
-  if (existing.length >= 32) {
-    return existing.trim();
-  }
-  await mkdir(config.dataDir, { recursive: true });
-  const salt = randomBytes(32).toString('hex');
-  await writeFile(file, salt, { mode: 0o600 });
-  return salt;
+/**
+ * The cookieless visitor hash's daily salts, shared through the database (migrated before this)
+ * and loaded before the API takes traffic. VISITOR_SALT, when set, is mixed in as a pepper. The
+ * permanent DATA_DIR/visitor-salt file of earlier versions is neither read nor written any more.
+ */
+export async function openVisitorSalts(
+  config: Config,
+  db: Db,
+  logger: Logger,
+): Promise<VisitorSalts> {
+  return createVisitorSalts({
+    store: saltStoreOf(db),
+    logger: logger.child({ component: 'visitor-salts' }),
+    pepper: config.ingest.visitorSalt,
+  });
 }

@@ -25,7 +25,7 @@ export function adStatsMinute(): SeedTable {
         { type: 'impression', ad_id: adId },
         0,
         { now: 0 },
-        { minTsMs: -Infinity, maxFutureMs: Infinity, visitorSalt: '' },
+        { minTsMs: -Infinity, maxFutureMs: Infinity, visitorSalt: () => '' },
       );
       if (!v.ok) {
         const message = v.errors.map((e) => `${e.field} ${e.message}`).join('; ');
