@@ -1,4 +1,5 @@
 import type { Plugin } from '../http/build-server.js';
+import type { Credentials } from '../config.js';
 import type { Ingest } from '../ingest/ingest.js';
 import type { Queryable } from '../storage/db.js';
 import type { LogStats } from '../transport/transport.js';
@@ -18,6 +19,8 @@ export interface CompatDeps {
   rateLimit?: SeedRateLimit | undefined;
   /** JSON `{ campaign_id: account_id }` for seed 002's pixels. */
   campaignAccountsFile?: string | undefined;
+  /** Seed 003's queue page password (BULL_BOARD_USER/BULL_BOARD_PASSWORD). */
+  bullBoard?: Credentials | undefined;
 }
 
 /**
@@ -37,10 +40,13 @@ export async function compatRoutes(deps: CompatDeps): Promise<Plugin[]> {
     seed000Routes({ ingest, rateLimit }),
     seed001Routes({ ingest, db, rateLimit }),
     seed002Routes({ ingest, campaignAccounts, rateLimit }),
-    seed003Routes({ ingest, db, queues, rateLimit }),
+    seed003Routes({ ingest, db, queues, rateLimit, bullBoard: deps.bullBoard }),
     seed004IngestRoutes({ ingest, rateLimit }),
     seed004ReportingRoutes({ db }),
   ];
 }
 
 export { seed004ReportingRoutes };
+
+/** Seed 002's pixel routes: its ALLOWED_ORIGINS sets their CORS origins. */
+export const SEED_002_PATHS = ['/event/impression', '/event/click'] as const;

@@ -89,6 +89,9 @@ export function installSeedErrors(app: FastifyInstance, opts: SeedErrorOptions):
     if (err instanceof AppError && err.retryAfterS !== undefined) {
       void reply.header('retry-after', String(err.retryAfterS));
     }
+    if (err instanceof AppError && err.headers) {
+      void reply.headers(err.headers);
+    }
     if (f === undefined) {
       req.log.error({ err }, 'compat request failed');
     } else if (f.status >= 500) {

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { CanonicalEvent } from '../events/event.js';
+import { requestContext } from '../http/request-context.js';
 import type { Ingest } from '../ingest/ingest.js';
 
 /**
@@ -11,11 +12,7 @@ export async function acceptOne(
   req: FastifyRequest,
   raw: Record<string, unknown>,
 ): Promise<CanonicalEvent> {
-  const events = await ingest.accept([raw], {
-    now: Date.now(),
-    userAgent: req.headers['user-agent'],
-    ip: req.ip,
-  });
+  const events = await ingest.accept([raw], requestContext(req));
   return events[0]!;
 }
 

@@ -44,6 +44,9 @@ export function installErrorHandler(app: FastifyInstance): void {
       if (err.retryAfterS !== undefined) {
         void reply.header('retry-after', String(err.retryAfterS));
       }
+      if (err.headers) {
+        void reply.headers(err.headers);
+      }
       if (err.statusCode >= 500) {
         req.log.warn({ code: err.code }, err.message);
       }

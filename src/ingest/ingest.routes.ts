@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { EventInput } from '../events/event.js';
 import { ErrorBody } from '../http/error-handler.js';
+import { requestContext } from '../http/request-context.js';
 import type { Ingest } from './ingest.js';
 
 const IngestBody = Type.Union([
@@ -23,6 +24,8 @@ export function ingestRoutes(ingest: Ingest) {
           response: {
             202: Accepted,
             400: ErrorBody,
+            401: ErrorBody,
+            403: ErrorBody,
             413: ErrorBody,
             415: ErrorBody,
             503: ErrorBody,
@@ -35,11 +38,7 @@ export function ingestRoutes(ingest: Ingest) {
       async (req, reply) => {
         const body = req.body;
         const raw = Array.isArray(body) ? body : isWrapper(body) ? body.events : [body];
-        const events = await ingest.accept(raw, {
-          now: Date.now(),
-          userAgent: req.headers['user-agent'],
-          ip: req.ip,
-        });
+        const events = await ingest.accept(raw, requestContext(req));
         return reply
           .code(202)
           .send({ accepted: events.length, event_ids: events.map((e) => e.event_id) });

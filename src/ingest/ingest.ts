@@ -4,6 +4,12 @@ import { invalidEvents, tooManyEvents, type FieldError } from '../errors.js';
 import type { Transport } from '../transport/transport.js';
 import type { DropCounter } from './drop-counter.js';
 
+/** Whether a request's events may be taken for their sites (origins, ingest keys). */
+export interface IngestGate {
+  /** Undefined when taken at once; else a promise that rejects with the AppError 401/403. */
+  admit(events: readonly CanonicalEvent[], ctx: RequestContext): Promise<void> | undefined;
+}
+
 export interface Ingest {
   /**
    * Validates every event (all-or-nothing), enriches and publishes them; resolves with their
@@ -13,7 +19,7 @@ export interface Ingest {
 }
 
 export function createIngest(
-  deps: { transport: Transport; drops: DropCounter },
+  deps: { transport: Transport; drops: DropCounter; gate?: IngestGate },
   opts: NormalizeOptions & { maxEventsPerRequest: number },
 ): Ingest {
   return {
@@ -48,6 +54,10 @@ export function createIngest(
         }
         deps.drops.add('invalid', raw.length - special.size);
         throw invalidEvents(errors);
+      }
+      const admitting = deps.gate?.admit(events, ctx);
+      if (admitting !== undefined) {
+        await admitting;
       }
       await deps.transport.publish(events);
       return events;

@@ -1,7 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { compatRoutes, seed004ReportingRoutes } from '../compat/compat.js';
+import { accessHooks } from '../auth/access.js';
+import { adminRoutes } from '../auth/admin.routes.js';
+import { openAuth } from '../auth/auth.js';
+import { corsPlugin } from '../auth/cors.js';
+import { compatRoutes, SEED_002_PATHS, seed004ReportingRoutes } from '../compat/compat.js';
 import { buildServer } from '../http/build-server.js';
 import { createDropCounter } from '../ingest/drop-counter.js';
 import { createIngest } from '../ingest/ingest.js';
@@ -39,8 +43,9 @@ export async function startApi(
   const { db, transport, lifecycle } = deps;
   const drops = createDropCounter(db, logger.child({ component: 'drops' }));
   const salts = await openVisitorSalts(config, db, logger);
+  const auth = await openAuth(config, db, logger, drops);
   const ingest = createIngest(
-    { transport, drops },
+    { transport, drops, gate: auth.gate },
     {
       maxEventsPerRequest: config.ingest.maxEventsPerRequest,
       minTsMs: config.ingest.minTsMs,
@@ -54,11 +59,21 @@ export async function startApi(
     maxBodyBytes: config.http.maxBodyBytes,
     trustedProxies: config.rateLimit.trustedProxies,
   };
-  const app = await buildServer(logger, http, [
-    // Before the routes it guards: it hooks them as they are added.
+  // Before the routes they guard: they hook them as they are added.
+  const guards = [
+    corsPlugin({
+      sites: auth.sites,
+      maxAgeS: config.auth.corsMaxAgeS,
+      overrides: { prefixes: SEED_002_PATHS, origins: config.compat.allowedOrigins },
+    }),
+    ...(auth.keys ? [accessHooks(auth.keys)] : []),
     ...(rateLimit ? [rateLimitHooks(limiter, rateLimit)] : []),
+  ];
+  const app = await buildServer(logger, http, [
+    ...guards,
     ingestRoutes(ingest),
     reportingRoutes(db),
+    adminRoutes({ db, sites: auth.sites, auth: auth.keys }),
     healthRoutes({ db, transport, lifecycle }),
     ...(await compatRoutes({
       ingest,
@@ -67,6 +82,7 @@ export async function startApi(
       aggregator: deps.aggregator ?? NO_AGGREGATOR,
       rateLimit,
       campaignAccountsFile: config.compat.campaignAccountsFile,
+      bullBoard: config.compat.bullBoard,
     })),
   ]);
   // Seed 004 served its reports on a port of their own; its clients keep using it.
@@ -74,7 +90,7 @@ export async function startApi(
   const reportingApp =
     reportingPort === undefined || (reportingPort !== 0 && reportingPort === config.http.port)
       ? undefined
-      : await buildServer(logger, http, [seed004ReportingRoutes({ db })]);
+      : await buildServer(logger, http, [...guards, seed004ReportingRoutes({ db })]);
   if (opts.listen !== false) {
     await app.listen({ port: config.http.port, host: config.http.host });
     await reportingApp?.listen({ port: reportingPort, host: config.http.host });
@@ -98,6 +114,7 @@ export async function startApi(
         clearInterval(reaper);
       }
       salts.close();
+      await auth.close();
       await limiter?.close();
       await drops.close();
     },

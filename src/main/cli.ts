@@ -5,6 +5,7 @@ import { createLogger } from '../logger.js';
 import { migrate } from '../storage/migrate.js';
 import { traitsOf } from '../transport/create-transport.js';
 import { openDb } from './components.js';
+import { adminCommand } from './admin-command.js';
 import { importCommand } from './import-command.js';
 import { start } from './serve.js';
 
@@ -13,7 +14,10 @@ const USAGE = `usage: tally <command>
   api       the HTTP edge only (TRANSPORT=redis|kafka, DATABASE_URL)
   worker    the aggregator only (TRANSPORT=redis|kafka, DATABASE_URL)
   migrate   apply database migrations and exit
-  import    import history from NDJSON, CSV or a seed service's database (tally import --help)`;
+  import    import history from NDJSON, CSV or a seed service's database (tally import --help)
+  sites     register sites: allowed origins, public reports (tally sites --help)
+  keys      create, list and revoke API keys (tally keys --help)
+  users     delete a user's data (tally users delete <user_id> [--site ID])`;
 
 async function main(argv: string[]): Promise<number> {
   const command = argv[0] ?? 'serve';
@@ -55,7 +59,10 @@ async function main(argv: string[]): Promise<number> {
         const stop = (signal: string) => {
           logger.info({ signal }, 'shutting down');
           setTimeout(() => {
-            logger.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown deadline passed; exiting');
+            logger.error(
+              { timeoutMs: config.shutdownTimeoutMs },
+              'shutdown deadline passed; exiting',
+            );
             process.exit(1);
           }, config.shutdownTimeoutMs).unref();
           running.close().then(resolve, (err: unknown) => {
@@ -71,6 +78,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'import':
       return importCommand(argv.slice(1), config);
+    case 'sites':
+    case 'keys':
+    case 'users':
+      return adminCommand(command, argv.slice(1), config);
     case 'migrate': {
       const db = await openDb(config);
       const r = await migrate(db);

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { querySite } from '../auth/access.js';
 import { Type, type Static } from '@sinclair/typebox';
 import { invalidParameter } from '../errors.js';
 import { DAY_MS, dayOf, hourOf, minuteOf } from '../events/time.js';
@@ -122,7 +123,10 @@ export function reportingRoutes(db: Queryable) {
   return async (app: FastifyInstance) => {
     app.get(
       '/v1/stats',
-      { schema: { querystring: StatsQuery, response: { 200: StatsReply, ...Errors } } },
+      {
+        config: { access: { scope: 'read', site: querySite() } },
+        schema: { querystring: StatsQuery, response: { 200: StatsReply, ...Errors } },
+      },
       async (req) => {
         const q = req.query as Static<typeof StatsQuery>;
         const { from, to } = dateRange(q);
@@ -137,7 +141,10 @@ export function reportingRoutes(db: Queryable) {
 
     app.get(
       '/v1/stats/timeseries',
-      { schema: { querystring: SeriesQuery, response: { 200: SeriesReply, ...Errors } } },
+      {
+        config: { access: { scope: 'read', site: querySite() } },
+        schema: { querystring: SeriesQuery, response: { 200: SeriesReply, ...Errors } },
+      },
       async (req) => {
         const q = req.query as Static<typeof SeriesQuery>;
         const { from, to, days } = dateRange({ from: q.from, to: q.to });
@@ -161,7 +168,10 @@ export function reportingRoutes(db: Queryable) {
 
     app.get(
       '/v1/ads/stats',
-      { schema: { querystring: AdsQuery, response: { 200: AdsReply, ...Errors } } },
+      {
+        config: { access: { scope: 'read' } },
+        schema: { querystring: AdsQuery, response: { 200: AdsReply, ...Errors } },
+      },
       async (req) => {
         const q = req.query as Static<typeof AdsQuery>;
         const fromMs = instant('from', q.from, false);
@@ -202,7 +212,10 @@ export function reportingRoutes(db: Queryable) {
 
     app.get(
       '/v1/drops',
-      { schema: { querystring: DropsQuery, response: { 200: DropsReply, ...Errors } } },
+      {
+        config: { access: { scope: 'admin' } },
+        schema: { querystring: DropsQuery, response: { 200: DropsReply, ...Errors } },
+      },
       async (req) => {
         const q = req.query as Static<typeof DropsQuery>;
         if (q.from !== undefined) {
@@ -218,7 +231,10 @@ export function reportingRoutes(db: Queryable) {
 
     app.get(
       '/v1/dead-letters',
-      { schema: { querystring: DeadQuery, response: { 200: DeadReply, ...Errors } } },
+      {
+        config: { access: { scope: 'admin' } },
+        schema: { querystring: DeadQuery, response: { 200: DeadReply, ...Errors } },
+      },
       async (req) => {
         const q = req.query as Static<typeof DeadQuery>;
         return deadLetters(db, q.limit);

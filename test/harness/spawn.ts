@@ -71,9 +71,16 @@ export function spawnNode(
   return { name, pid: proc.pid, proc, exited, output: () => out };
 }
 
-/** `tally <args>` (named `tally <command>`), not yet ready: see waitReady. */
+/**
+ * `tally <args>` (named `tally <command>`), not yet ready: see waitReady. Keys are off unless
+ * `opts.env` sets AUTH: suites about something else read reports without one; the security
+ * suite turns them on.
+ */
 export function spawnTally(args: string[], opts: SpawnOptions = {}): Child {
-  return spawnNode(`tally ${args[0] ?? ''}`.trim(), CLI, args, opts);
+  return spawnNode(`tally ${args[0] ?? ''}`.trim(), CLI, args, {
+    ...opts,
+    env: { AUTH: 'off', ...opts.env },
+  });
 }
 
 /**

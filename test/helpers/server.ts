@@ -26,7 +26,10 @@ export function newDataDir(): string {
   return dir;
 }
 
-/** Starts the whole single-process service on a random port, as `npm start` does. */
+/**
+ * Starts the whole single-process service on a random port, as `npm start` does, with keys
+ * off unless `env` sets AUTH (the security suite does).
+ */
 export async function startServer(
   env: Record<string, string> = {},
   dataDir = newDataDir(),
@@ -36,6 +39,7 @@ export async function startServer(
     HOST: '127.0.0.1',
     DATA_DIR: dataDir,
     LOG_LEVEL: 'silent',
+    AUTH: 'off',
     ...env,
   });
   const running = await serve(config, createLogger(config.logging));

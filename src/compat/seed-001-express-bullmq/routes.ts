@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { querySite } from '../../auth/access.js';
 import { Type } from '@sinclair/typebox';
 import { parseTimestamp } from '../../events/time.js';
 import type { Ingest } from '../../ingest/ingest.js';
@@ -172,6 +173,7 @@ export function seed001Routes(deps: {
     app.get(
       '/api/reporting/stats',
       {
+        config: { access: { scope: 'read', site: querySite('site_id') } },
         schema: {
           summary:
             'Seed 001: page views, unique users and top 3 paths of a site on a day or of all time',

@@ -1,4 +1,6 @@
 import type { FastifyInstance } from 'fastify';
+import type { Credentials } from '../../config.js';
+import { basicAuthHook } from '../../auth/basic-auth.js';
 import { Type, type TSchema } from '@sinclair/typebox';
 import type { Queryable } from '../../storage/db.js';
 import { SeedError } from '../seed-errors.js';
@@ -78,6 +80,8 @@ export function registerQueueRoutes(
   app: FastifyInstance,
   src: QueueSources,
   errors: Record<number, TSchema>,
+  /** BULL_BOARD_USER/PASSWORD: the page asks for them; without, it needs an admin key (AUTH=on). */
+  bullBoard?: Credentials,
 ): void {
   app.get(
     '/api/queues/health',
@@ -94,6 +98,9 @@ export function registerQueueRoutes(
   app.get(
     '/api/queues/admin',
     {
+      ...(bullBoard
+        ? { onRequest: basicAuthHook(bullBoard, 'Bull Board') }
+        : { config: { access: { scope: 'admin' as const } } }),
       // 200 is the HTML page.
       schema: {
         summary: 'Seed 003: read-only HTML view of the queue (its Bull Board UI)',

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { Credentials } from '../../config.js';
+import { querySite } from '../../auth/access.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { LIMITS } from '../../events/event.js';
@@ -148,10 +150,11 @@ export function seed003Routes(deps: {
   db: Queryable;
   queues: QueueSources;
   rateLimit?: OnRequest | undefined;
+  bullBoard?: Credentials | undefined;
 }) {
   return async (app: FastifyInstance) => {
     installSeedErrors(app, { fieldNames: FIELD_NAMES, render });
-    registerQueueRoutes(app, deps.queues, errorResponses(NestError, 500, 503));
+    registerQueueRoutes(app, deps.queues, errorResponses(NestError, 500, 503), deps.bullBoard);
 
     app.post(
       '/api/event',
@@ -181,6 +184,7 @@ export function seed003Routes(deps: {
     app.get(
       '/api/stats',
       {
+        config: { access: { scope: 'read', site: querySite('siteId') } },
         schema: {
           summary:
             'Seed 003: events, unique users and top 10 paths of a site on a day; 404 without events',

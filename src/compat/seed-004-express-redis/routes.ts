@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import { querySite } from '../../auth/access.js';
 import { Type } from '@sinclair/typebox';
 import { parseTimestamp } from '../../events/time.js';
 import type { Ingest } from '../../ingest/ingest.js';
@@ -164,6 +165,7 @@ export function seed004ReportingRoutes(deps: { db: Queryable }) {
     app.get(
       '/stats',
       {
+        config: { access: { scope: 'read', site: querySite('site_id') } },
         schema: {
           summary:
             'Seed 004: page views, unique users and top 10 paths of a site on a day or of all time',

@@ -1,0 +1,16 @@
+import type { FastifyRequest } from 'fastify';
+import type { RequestContext } from '../events/normalize.js';
+import { refererOrigin } from '../auth/origins.js';
+
+/** What ingest needs to know of a request besides its events. */
+export function requestContext(req: FastifyRequest): RequestContext {
+  const h = req.headers;
+  const referer = h.referer;
+  return {
+    now: Date.now(),
+    userAgent: h['user-agent'],
+    ip: req.ip,
+    origin: h.origin ?? (referer === undefined ? undefined : refererOrigin(referer)),
+    authorization: h.authorization,
+  };
+}
