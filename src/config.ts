@@ -73,7 +73,8 @@ const EnvSchema = z.object({
   ADMIN_KEY: z
     .string()
     .regex(/^tally_[0-9a-z]{10}_[A-Za-z0-9_-]{43}$/, 'must be a key made by `tally keys create`')
-    .optional(),
+    .optional()
+    .or(z.literal('').transform(() => undefined)),
   /** Events for a site id not in the registry: taken (`accept`) or refused with 403 (`refuse`). */
   UNREGISTERED_SITES: z.enum(['accept', 'refuse']).default('accept'),
   /** Failed keys from one address per minute before it is refused (429) until the minute ends. */
