@@ -83,6 +83,8 @@ const EnvSchema = z.object({
   CORS_MAX_AGE_S: int(0, 86_400).default(7200),
   /** Seed 002: CORS allowed origins of its pixel routes (comma-separated). */
   ALLOWED_ORIGINS: z.string().default(''),
+  /** Seed 003: its API documentation page at /api (`false`: none; /docs stays). */
+  SWAGGER_ENABLED: z.enum(['true', 'false']).default('true'),
   /** Seed 003: basic auth on its API documentation page. */
   SWAGGER_USER: z.string().min(1).optional(),
   SWAGGER_PASSWORD: z.string().min(1).optional(),
@@ -154,7 +156,8 @@ export interface Config {
     campaignAccountsFile: string | undefined;
     /** Seed 002's CORS origins (empty: the edge's own CORS rules). */
     allowedOrigins: string[];
-    /** Seed 003's basic-auth pages. */
+    /** Seed 003's documentation page at /api, and its basic-auth pages. */
+    swaggerEnabled: boolean;
     swagger: Credentials | undefined;
     bullBoard: Credentials | undefined;
   };
@@ -264,6 +267,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     compat: {
       campaignAccountsFile: e.CAMPAIGN_ACCOUNTS_FILE,
       allowedOrigins: list(e.ALLOWED_ORIGINS),
+      swaggerEnabled: e.SWAGGER_ENABLED === 'true',
       swagger: credentials('SWAGGER', e.SWAGGER_USER, e.SWAGGER_PASSWORD),
       bullBoard: credentials('BULL_BOARD', e.BULL_BOARD_USER, e.BULL_BOARD_PASSWORD),
     },

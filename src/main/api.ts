@@ -4,7 +4,10 @@ import type { Logger } from '../logger.js';
 import { accessHooks } from '../auth/access.js';
 import { adminRoutes } from '../auth/admin.routes.js';
 import { openAuth } from '../auth/auth.js';
+import { basicAuthHook } from '../auth/basic-auth.js';
 import { corsPlugin } from '../auth/cors.js';
+import { docsPlugin } from '../http/docs.js';
+import { TALLY_VERSION } from '../version.js';
 import { compatRoutes, SEED_002_PATHS, seed004ReportingRoutes } from '../compat/compat.js';
 import { buildServer } from '../http/build-server.js';
 import { createDropCounter } from '../ingest/drop-counter.js';
@@ -60,6 +63,13 @@ export async function startApi(
     trustedProxies: config.rateLimit.trustedProxies,
   };
   // Before the routes they guard: they hook them as they are added.
+  const docs = docsPlugin({
+    version: TALLY_VERSION,
+    seed003: {
+      enabled: config.compat.swaggerEnabled,
+      ...(config.compat.swagger ? { guard: basicAuthHook(config.compat.swagger, 'Swagger') } : {}),
+    },
+  });
   const guards = [
     corsPlugin({
       sites: auth.sites,
@@ -70,6 +80,7 @@ export async function startApi(
     ...(rateLimit ? [rateLimitHooks(limiter, rateLimit)] : []),
   ];
   const app = await buildServer(logger, http, [
+    docs,
     ...guards,
     ingestRoutes(ingest),
     reportingRoutes(db),
