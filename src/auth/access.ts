@@ -89,7 +89,7 @@ export async function authenticate(
 export function accessHooks(deps: AuthDeps) {
   const check = (access: Access) => async (req: FastifyRequest) => {
     const site = access.site?.(req);
-    const header = req.headers.authorization;
+    const header = req.headers.authorization || undefined;
     if (header === undefined && access.scope === 'read' && site !== undefined) {
       if (deps.sites.get(site)?.publicReports) {
         return; // a public site's reports: anyone may read them

@@ -2,7 +2,12 @@ import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Logger } from '../logger.js';
 import type { Db } from '../storage/db.js';
-import { claimBootstrap, findKey, insertKey } from '../storage/api-keys.repo.js';
+import {
+  claimBootstrap,
+  findKey,
+  insertKey,
+  revokeOtherProvisionedKeys,
+} from '../storage/api-keys.repo.js';
 import { generateKey, hashToken, keyId } from './keys.js';
 
 /**
@@ -32,6 +37,11 @@ export async function bootstrapAdminKey(
         await claimBootstrap(tx, id);
       });
       logger.info({ keyId: id }, 'registered ADMIN_KEY as an admin key');
+    }
+    // A changed ADMIN_KEY replaces the one before: the old value stops working.
+    const retired = await revokeOtherProvisionedKeys(db, id);
+    if (retired.length > 0) {
+      logger.info({ keyIds: retired }, 'revoked the previous ADMIN_KEY');
     }
     return;
   }

@@ -34,10 +34,11 @@ export function corsPlugin(opts: {
     await app.register(cors, {
       hook: 'onRequest',
       delegator: (req, cb) => {
+        // An empty Origin is no origin (and @fastify/cors refuses '' as a value).
         const origin = req.headers.origin;
         cb(null, {
           ...base,
-          origin: origin !== undefined && allowed(req, origin) ? origin : false,
+          origin: origin && allowed(req, origin) ? origin : false,
         });
       },
     });

@@ -10,7 +10,8 @@ export function requestContext(req: FastifyRequest): RequestContext {
     now: Date.now(),
     userAgent: h['user-agent'],
     ip: req.ip,
-    origin: h.origin ?? (referer === undefined ? undefined : refererOrigin(referer)),
-    authorization: h.authorization,
+    // Empty headers are absent ones.
+    origin: h.origin || (referer ? refererOrigin(referer) : undefined),
+    authorization: h.authorization || undefined,
   };
 }

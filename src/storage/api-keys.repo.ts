@@ -58,6 +58,16 @@ export async function touchKeys(db: Queryable, used: Map<string, number>): Promi
   );
 }
 
+/** Revokes the keys registered from an earlier ADMIN_KEY (named so), but `keep`; their ids. */
+export async function revokeOtherProvisionedKeys(db: Queryable, keep: string): Promise<string[]> {
+  const r = await db.query<{ id: string }>(
+    `UPDATE api_keys SET revoked_at = now()
+     WHERE name = 'ADMIN_KEY' AND id <> $1 AND revoked_at IS NULL RETURNING id`,
+    [keep],
+  );
+  return r.rows.map((row) => row.id);
+}
+
 /**
  * Claims the one-time bootstrap: true for the first caller only (of every process on this
  * database), which then creates the first admin key.
@@ -72,5 +82,7 @@ export async function claimBootstrap(db: Queryable, keyId: string): Promise<bool
 
 /** PGlite returns bytea as Uint8Array, node-postgres as Buffer. */
 function withBuffer(row: ApiKeyRow): ApiKeyRow {
-  return Buffer.isBuffer(row.secret_hash) ? row : { ...row, secret_hash: Buffer.from(row.secret_hash) };
+  return Buffer.isBuffer(row.secret_hash)
+    ? row
+    : { ...row, secret_hash: Buffer.from(row.secret_hash) };
 }
