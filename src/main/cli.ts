@@ -6,6 +6,7 @@ import { migrate } from '../storage/migrate.js';
 import { traitsOf } from '../transport/create-transport.js';
 import { openDb } from './components.js';
 import { adminCommand } from './admin-command.js';
+import { deadLettersCommand } from './dead-letters-command.js';
 import { importCommand } from './import-command.js';
 import { start } from './serve.js';
 
@@ -17,7 +18,8 @@ const USAGE = `usage: tally <command>
   import    import history from NDJSON, CSV or a seed service's database (tally import --help)
   sites     register sites: allowed origins, public reports (tally sites --help)
   keys      create, list and revoke API keys (tally keys --help)
-  users     delete a user's data (tally users delete <user_id> [--site ID])`;
+  users     delete a user's data (tally users delete <user_id> [--site ID])
+  dead-letters  list, show and replay dead letters (tally dead-letters --help)`;
 
 async function main(argv: string[]): Promise<number> {
   const command = argv[0] ?? 'serve';
@@ -82,6 +84,8 @@ async function main(argv: string[]): Promise<number> {
     case 'keys':
     case 'users':
       return adminCommand(command, argv.slice(1), config);
+    case 'dead-letters':
+      return deadLettersCommand(argv.slice(1), config);
     case 'migrate': {
       const db = await openDb(config);
       const r = await migrate(db);
@@ -89,6 +93,11 @@ async function main(argv: string[]): Promise<number> {
       await db.close();
       return 0;
     }
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
     default:
       process.stderr.write(`${USAGE}\n`);
       return 2;
