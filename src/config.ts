@@ -12,6 +12,8 @@ const EnvSchema = z.object({
   /** Seed 004 served its reports on a second port; Tally also listens there when it is set. */
   REPORTING_PORT: int(0, 65535).optional(),
   HOST: z.string().min(1).default('0.0.0.0'),
+  /** `tally worker` has no HTTP server: set this to serve its /metrics (no key: keep it internal). */
+  METRICS_PORT: int(1, 65535).optional(),
   DATA_DIR: z.string().min(1).default('./data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z
@@ -103,6 +105,8 @@ export interface Config {
     host: string;
     maxBodyBytes: number;
     reportingPort: number | undefined;
+    /** `tally worker`: where it serves /metrics (an API process serves it on PORT). */
+    metricsPort: number | undefined;
   };
   readonly ingest: {
     maxEventsPerRequest: number;
@@ -217,6 +221,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       host: e.HOST,
       maxBodyBytes: e.MAX_BODY_BYTES,
       reportingPort: e.REPORTING_PORT,
+      metricsPort: e.METRICS_PORT,
     },
     ingest: {
       maxEventsPerRequest: e.MAX_EVENTS_PER_REQUEST,

@@ -30,6 +30,8 @@ export interface AggregatorStats {
   deadLettered: number;
   lastBatchAt: number | undefined;
   lastError: string | undefined;
+  /** Whether `pause()` holds the aggregator (new batches wait in the log). */
+  paused: boolean;
 }
 
 export interface Aggregator {
@@ -38,6 +40,14 @@ export interface Aggregator {
   stop(opts?: { drainUntil?: number }): Promise<void>;
   /** Runs the dedup maintenance now (it also runs every `purgeEveryMs`). */
   maintain(): Promise<void>;
+  /**
+   * Stops taking new batches: the batches being applied finish, the next ones wait in the log
+   * (held, unacknowledged) until `resume()`. Not remembered across a restart. A stop while paused
+   * does not drain: what waits is aggregated at the next start.
+   */
+  pause(): void;
+  /** Takes batches again, from where the pause left them. */
+  resume(): void;
   stats(): AggregatorStats;
 }
 
@@ -47,7 +57,13 @@ export interface Aggregator {
  * that policy); the aggregator only records the failure.
  */
 export function createAggregator(
-  deps: { db: Db; transport: Transport; logger: Logger },
+  deps: {
+    db: Db;
+    transport: Transport;
+    logger: Logger;
+    /** Told each applied batch's size and how long it took (metrics). */
+    onBatch?: (events: number, seconds: number) => void;
+  },
   opts: AggregatorOptions,
 ): Aggregator {
   const { db, transport } = deps;
@@ -59,8 +75,12 @@ export function createAggregator(
     deadLettered: 0,
     lastBatchAt: undefined,
     lastError: undefined,
+    paused: false,
   };
   let stopping = false;
+  // While paused, batches wait on `resumed`; resume() and stop() wake them.
+  let resumed = Promise.resolve();
+  let wake: () => void = () => undefined;
   let consuming: Promise<void> | undefined;
   let purgeTimer: NodeJS.Timeout | undefined;
   // Most events come from a user already counted that day: skip re-sending those rows.
@@ -83,9 +103,18 @@ export function createAggregator(
   });
 
   async function handle(batch: Batch): Promise<void> {
+    while (stats.paused && !stopping) {
+      await resumed;
+    }
+    if (stats.paused) {
+      // Stopped while paused: rejected, so the log keeps the batch for the next start.
+      throw new Error('the aggregator stopped while paused; the batch stays in the log');
+    }
     arrivals.hold(batch, batch.events);
+    const t0 = performance.now();
     try {
       await apply(batch);
+      deps.onBatch?.(batch.events.length, (performance.now() - t0) / 1000);
     } catch (err) {
       stats.lastError = (err as Error).message;
       logger.error(
@@ -124,17 +153,34 @@ export function createAggregator(
     },
     async stop(o = {}) {
       if (o.drainUntil !== undefined) {
-        while (pendingIn(transport) && Date.now() < o.drainUntil) {
+        while (!stats.paused && pendingIn(transport) && Date.now() < o.drainUntil) {
           await sleep(20);
         }
       }
       stopping = true;
       clearInterval(purgeTimer);
-      await transport.stopConsuming();
+      // Aborts the consumer first, so that the batches a pause holds are given back, not retried.
+      const stopped = transport.stopConsuming();
+      wake();
+      await stopped;
       await consuming?.catch(() => undefined);
       await dedup.leave();
     },
     maintain: () => dedup.run(),
+    pause() {
+      if (!stats.paused) {
+        stats.paused = true;
+        resumed = new Promise<void>((resolve) => (wake = resolve));
+        logger.info('paused: new batches wait in the log');
+      }
+    },
+    resume() {
+      if (stats.paused) {
+        stats.paused = false;
+        wake();
+        logger.info('resumed');
+      }
+    },
     stats: () => ({ ...stats }),
   };
 }

@@ -4,6 +4,8 @@ import { addDrops } from '../storage/drop-ledger.repo.js';
 
 export interface DropCounter {
   add(reason: string, events: number): void;
+  /** Everything added since start, per reason (for /metrics; the ledger has the history). */
+  totals(): Readonly<Record<string, number>>;
   flush(): Promise<void>;
   close(): Promise<void>;
 }
@@ -14,6 +16,7 @@ export interface DropCounter {
  */
 export function createDropCounter(db: Queryable, logger: Logger, everyMs = 1000): DropCounter {
   let counts: Record<string, number> = {};
+  const totals: Record<string, number> = {};
   let flushing: Promise<void> = Promise.resolve();
   const flushNow = async () => {
     const batch = counts;
@@ -36,7 +39,9 @@ export function createDropCounter(db: Queryable, logger: Logger, everyMs = 1000)
   return {
     add(reason, events) {
       counts[reason] = (counts[reason] ?? 0) + events;
+      totals[reason] = (totals[reason] ?? 0) + events;
     },
+    totals: () => totals,
     flush,
     async close() {
       clearInterval(timer);

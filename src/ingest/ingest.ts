@@ -16,13 +16,17 @@ export interface Ingest {
    * ids only once they are durable in the log. Throws AppError 400/413/503 otherwise.
    */
   accept(raw: unknown[], ctx: RequestContext): Promise<CanonicalEvent[]>;
+  /** Events acknowledged since start (for /metrics). */
+  accepted(): number;
 }
 
 export function createIngest(
   deps: { transport: Transport; drops: DropCounter; gate?: IngestGate },
   opts: NormalizeOptions & { maxEventsPerRequest: number },
 ): Ingest {
+  let accepted = 0;
   return {
+    accepted: () => accepted,
     async accept(raw, ctx) {
       if (raw.length > opts.maxEventsPerRequest) {
         deps.drops.add('invalid', raw.length);
@@ -60,6 +64,7 @@ export function createIngest(
         await admitting;
       }
       await deps.transport.publish(events);
+      accepted += events.length;
       return events;
     },
   };

@@ -9,11 +9,15 @@ import { corsPlugin } from '../auth/cors.js';
 import { docsPlugin } from '../http/docs.js';
 import { TALLY_VERSION } from '../version.js';
 import { compatRoutes, SEED_002_PATHS, seed004ReportingRoutes } from '../compat/compat.js';
+import { seed003QueueActionRoutes } from '../compat/seed-003-nestjs/routes.js';
 import { buildServer } from '../http/build-server.js';
 import { createDropCounter } from '../ingest/drop-counter.js';
 import { createIngest } from '../ingest/ingest.js';
 import { ingestRoutes } from '../ingest/ingest.routes.js';
+import { createDeadLetterReplay } from '../ops/dead-letters.js';
+import { deadLetterRoutes } from '../ops/dead-letters.routes.js';
 import { healthRoutes, type Lifecycle } from '../ops/health.routes.js';
+import { metricsRoutes, type Metrics } from '../ops/metrics.js';
 import { createRateLimiter } from '../ratelimit/create-rate-limiter.js';
 import { rateLimitHooks } from '../ratelimit/rate-limit.hook.js';
 import { reportingRoutes } from '../reporting/reporting.routes.js';
@@ -40,7 +44,13 @@ const NO_AGGREGATOR = { stats: () => ({ counted: 0, duplicates: 0 }) };
 export async function startApi(
   config: Config,
   logger: Logger,
-  deps: { db: Db; transport: Transport; lifecycle: Lifecycle; aggregator?: Aggregator },
+  deps: {
+    db: Db;
+    transport: Transport;
+    lifecycle: Lifecycle;
+    aggregator?: Aggregator;
+    metrics: Metrics;
+  },
   opts: { listen?: boolean } = {},
 ): Promise<Api> {
   const { db, transport, lifecycle } = deps;
@@ -56,6 +66,7 @@ export async function startApi(
       visitorSalt: salts.saltFor,
     },
   );
+  const replay = createDeadLetterReplay({ db, publish: (e) => transport.publish(e), logger });
   const limiter = createRateLimiter(config.rateLimit, logger);
   const rateLimit = limiter && { limiter, trustedProxies: config.rateLimit.trustedProxies, drops };
   const http = {
@@ -79,12 +90,24 @@ export async function startApi(
     ...(auth.keys ? [accessHooks(auth.keys)] : []),
     ...(rateLimit ? [rateLimitHooks(limiter, rateLimit)] : []),
   ];
+  deps.metrics.attach({ ingest, drops });
   const app = await buildServer(logger, http, [
+    deps.metrics.httpHooks(),
     docs,
     ...guards,
+    metricsRoutes(deps.metrics),
     ingestRoutes(ingest),
     reportingRoutes(db),
     adminRoutes({ db, sites: auth.sites, auth: auth.keys }),
+    deadLetterRoutes({ replay }),
+    seed003QueueActionRoutes({
+      actions: {
+        aggregator: deps.aggregator,
+        retry: (id) =>
+          replay({ filter: id === undefined ? { all: true } : { ids: [id] }, again: false }),
+      },
+      bullBoard: config.compat.bullBoard,
+    }),
     healthRoutes({ db, transport, lifecycle }),
     ...(await compatRoutes({
       ingest,

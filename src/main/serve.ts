@@ -6,6 +6,8 @@ import type { Lifecycle } from '../ops/health.routes.js';
 import type { Db } from '../storage/db.js';
 import { migrate } from '../storage/migrate.js';
 import type { Transport } from '../transport/transport.js';
+import { createMetrics } from '../ops/metrics.js';
+import { serveMetrics } from '../ops/metrics-server.js';
 import { startApi } from './api.js';
 import { openDb, openTransport } from './components.js';
 
@@ -53,10 +55,15 @@ export async function start(
     lifecycle.migrated = true;
     const transport = await openTransport(config, logger);
     closers.push(() => transport.close());
+    const metrics = createMetrics({ db, log: transport });
     let aggregator: Aggregator | undefined;
     if (role !== 'api') {
-      const agg = createAggregator({ db, transport, logger }, config.aggregator);
+      const agg = createAggregator(
+        { db, transport, logger, onBatch: (n, sec) => metrics.observeBatch(n, sec) },
+        config.aggregator,
+      );
       aggregator = agg;
+      metrics.attach({ aggregator: agg });
       await agg.start();
       // The embedded log lives in this process: drain it into storage before closing. A
       // broker keeps what is left for the next worker.
@@ -70,11 +77,14 @@ export async function start(
         : await startApi(
             config,
             logger,
-            { db, transport, lifecycle, ...(aggregator ? { aggregator } : {}) },
+            { db, transport, lifecycle, metrics, ...(aggregator ? { aggregator } : {}) },
             opts,
           );
     if (api) {
       closers.push(() => api.close());
+    } else if (config.http.metricsPort !== undefined) {
+      const server = await serveMetrics(metrics, config.http.host, config.http.metricsPort);
+      closers.push(() => server.close());
     }
     lifecycle.accepting = true;
     let closing: Promise<void> | undefined;

@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { querySite } from '../auth/access.js';
 import { Type, type Static } from '@sinclair/typebox';
-import { invalidParameter } from '../errors.js';
+import { invalidParameter, notFound } from '../errors.js';
 import { DAY_MS, dayOf, hourOf, minuteOf } from '../events/time.js';
 import { ErrorBody } from '../http/error-handler.js';
 import type { Queryable } from '../storage/db.js';
 import { dateRange, day, instant } from './params.js';
 import { AD_DIMENSIONS, adStats, type AdDimension } from './reports/ad-stats.js';
-import { deadLetters, dropsByReason } from './reports/pipeline.js';
+import { deadLetter, deadLetters, dropsByReason } from './reports/pipeline.js';
 import { siteStats } from './reports/site-stats.js';
 import { siteTimeseries } from './reports/site-timeseries.js';
 
@@ -97,19 +97,26 @@ const DropsReply = Type.Object({
   drops: Type.Record(Type.String(), Type.Integer()),
   total: Type.Integer(),
 });
-const DeadQuery = Type.Object({ limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }) });
-const DeadReply = Type.Object({
-  total: Type.Integer(),
-  items: Type.Array(
-    Type.Object({
-      id: Type.Integer(),
-      failed_at: Type.String(),
-      event_id: Type.Union([Type.String(), Type.Null()]),
-      reason: Type.String(),
-      payload: Type.String(),
-    }),
+const DeadQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  replayed: Type.Optional(
+    Type.Boolean({ description: 'true: only those replayed; false: only those not yet replayed' }),
+  ),
+  reason: Type.Optional(
+    Type.String({ minLength: 1, maxLength: 1000, description: 'only reasons containing this' }),
   ),
 });
+const DeadLetterItem = Type.Object({
+  id: Type.Integer(),
+  failed_at: Type.String(),
+  event_id: Type.Union([Type.String(), Type.Null()]),
+  reason: Type.String(),
+  payload: Type.String(),
+  replayed_at: Type.Union([Type.String(), Type.Null()]),
+  replays: Type.Integer(),
+});
+const DeadReply = Type.Object({ total: Type.Integer(), items: Type.Array(DeadLetterItem) });
+const DeadParams = Type.Object({ id: Type.Integer({ minimum: 1 }) });
 
 const BUCKET_MS = { minute: 60_000, hour: 3_600_000, day: DAY_MS } as const;
 const floorTo = {
@@ -235,9 +242,25 @@ export function reportingRoutes(db: Queryable) {
         config: { access: { scope: 'admin' } },
         schema: { querystring: DeadQuery, response: { 200: DeadReply, ...Errors } },
       },
+      async (req) => deadLetters(db, req.query as Static<typeof DeadQuery>),
+    );
+
+    app.get(
+      '/v1/dead-letters/:id',
+      {
+        config: { access: { scope: 'admin' } },
+        schema: {
+          params: DeadParams,
+          response: { 200: DeadLetterItem, 404: ErrorBody, ...Errors },
+        },
+      },
       async (req) => {
-        const q = req.query as Static<typeof DeadQuery>;
-        return deadLetters(db, q.limit);
+        const { id } = req.params as Static<typeof DeadParams>;
+        const found = await deadLetter(db, id);
+        if (found === undefined) {
+          throw notFound(`no dead letter ${id}`);
+        }
+        return found;
       },
     );
   };

@@ -14,6 +14,8 @@ export interface Db extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
+  /** The connection pool's state (PostgreSQL server only). */
+  pool?(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }
 

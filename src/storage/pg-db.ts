@@ -57,5 +57,6 @@ export function createPgDb(opts: { url: string; poolSize: number }): Db {
       }
     },
     close: () => pool.end(),
+    pool: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
   };
 }

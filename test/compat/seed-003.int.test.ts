@@ -185,12 +185,18 @@ describe('seed 003 README: API usage, sent as written', () => {
     expect(after.json['analytics-events']).toMatchObject({ failed: 1, total: completed + 1 });
   });
 
-  it('GET /api/queues/admin is a read-only page', async () => {
+  it('GET /api/queues/admin is a page with the counts, the failed jobs and their actions', async () => {
     const r = await request(`${s.url}/api/queues/admin`);
     expect(r.status).toBe(200);
     expect(r.headers.get('content-type')).toBe('text/html; charset=utf-8');
     expect(r.text).toContain('<h1>analytics-events</h1>');
     expect(r.text).toMatch(/<th align="left">failed<\/th><td align="right">1<\/td>/);
-    expect(r.text).not.toMatch(/<form|<button|method=/i);
+    // Its actions are tested in test/ops/dead-letters.int.test.ts.
+    for (const action of ['pause', 'retry']) {
+      expect(r.text).toContain(`<form method="post" action="/api/queues/admin/${action}"`);
+    }
+    expect(r.text).toMatch(
+      /<tr><td>1<\/td><td>[^<]+<\/td><td>x<\/td><td>test<\/td><td><code>\{\}<\/code>/,
+    );
   });
 });

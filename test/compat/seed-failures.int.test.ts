@@ -26,7 +26,10 @@ beforeAll(async () => {
     },
   };
   const plugins = await compatRoutes({
-    ingest: { accept: () => Promise.reject(logUnavailable('the log is not accepting writes', 2)) },
+    ingest: {
+      accept: () => Promise.reject(logUnavailable('the log is not accepting writes', 2)),
+      accepted: () => 0,
+    },
     db,
     transport: { stats: () => ({ waiting: 7, state: 'up' }) },
     aggregator: { stats: () => ({ counted: 10, duplicates: 3 }) },

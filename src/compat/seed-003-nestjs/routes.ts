@@ -17,7 +17,12 @@ import {
   MAX_TYPE,
   valueOf,
 } from '../seed-input.js';
-import { registerQueueRoutes, type QueueSources } from './queues.js';
+import {
+  registerQueueActions,
+  registerQueueRoutes,
+  type QueueActions,
+  type QueueSources,
+} from './queues.js';
 import { limited, type OnRequest } from '../seed-rate-limit.js';
 import { seedDate, seedStats } from '../seed-reports.js';
 import {
@@ -143,7 +148,8 @@ const visitorCookie = (id: string, secure: boolean) =>
 /**
  * Seed 003 (NestJS + BullMQ), camelCase: `POST /api/event` (visitor_id cookie read or set) and
  * `GET /api/stats` (every event type, top 10 paths, 404 when the day has no events),
- * `GET /api/queues/health` and a read-only `GET /api/queues/admin`.
+ * `GET /api/queues/health` and the `GET /api/queues/admin` page (its actions:
+ * seed003QueueActionRoutes).
  */
 export function seed003Routes(deps: {
   ingest: Ingest;
@@ -233,6 +239,25 @@ export function seed003Routes(deps: {
           topPaths: s.topPaths,
         };
       },
+    );
+  };
+}
+
+/**
+ * Seed 003's queue page actions (pause, resume, retry), in the seed's error shape. Apart from
+ * seed003Routes because they act on this process's aggregator and replay dead letters.
+ */
+export function seed003QueueActionRoutes(deps: {
+  actions: QueueActions;
+  bullBoard?: Credentials | undefined;
+}) {
+  return async (app: FastifyInstance) => {
+    installSeedErrors(app, { fieldNames: FIELD_NAMES, render });
+    registerQueueActions(
+      app,
+      deps.actions,
+      errorResponses(NestError, 400, 401, 403, 409, 429, 500, 503),
+      deps.bullBoard,
     );
   };
 }
