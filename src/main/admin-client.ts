@@ -36,8 +36,9 @@ export async function adminKeyFor(file: string, env = process.env): Promise<stri
 }
 
 /** Through a running server's admin API (the embedded database is that server's alone). */
-export function httpAdminClient(baseUrl: string, key: string | undefined): AdminClient {
-  const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+/** One admin API call with the key; a refusal becomes the AppError the server described. */
+export function adminCall(baseUrl: string, key: string | undefined) {
+  return async <T>(method: string, path: string, body?: unknown): Promise<T> => {
     const res = await fetch(new URL(path, baseUrl), {
       method,
       headers: {
@@ -54,6 +55,10 @@ export function httpAdminClient(baseUrl: string, key: string | undefined): Admin
     }
     return json as T;
   };
+}
+
+export function httpAdminClient(baseUrl: string, key: string | undefined): AdminClient {
+  const call = adminCall(baseUrl, key);
   const id = encodeURIComponent;
   return {
     listSites: async () => (await call<{ sites: SiteView[] }>('GET', '/v1/sites')).sites,

@@ -22,7 +22,7 @@ import { migrate } from '../storage/migrate.js';
 import { releaseLock, takeLock } from '../transport/embedded-log/dir-lock.js';
 import { traitsOf } from '../transport/create-transport.js';
 import type { Transport } from '../transport/transport.js';
-import { adminKeyFor } from './admin-client.js';
+import { adminCall, adminKeyFor } from './admin-client.js';
 import { openDb, openTransport } from './components.js';
 
 export const DEAD_LETTERS_USAGE = `usage:
@@ -278,23 +278,7 @@ async function withClient(
 
 /** Through a running server's admin API; a replay goes page by page, for the progress bar. */
 function httpClient(baseUrl: string, key: string | undefined): DeadLetterClient {
-  const call = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-    const res = await fetch(new URL(path, baseUrl), {
-      method,
-      headers: {
-        ...(key ? { authorization: `Bearer ${key}` } : {}),
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    const json: unknown = text ? JSON.parse(text) : undefined;
-    if (!res.ok) {
-      const e = (json as { error?: { code?: string; message?: string } } | undefined)?.error;
-      throw new AppError(e?.code ?? 'HTTP', e?.message ?? `HTTP ${res.status}`, res.status);
-    }
-    return json as T;
-  };
+  const call = adminCall(baseUrl, key);
   const PAGE = 2000;
   return {
     list: (q) => {
