@@ -61,6 +61,10 @@ const EnvSchema = z.object({
       }
       return ms;
     }),
+  /** Days dead letters (payloads with user ids and URLs) are kept; 0: forever. */
+  DEAD_LETTER_RETENTION_DAYS: int(0, 36_500).default(30),
+  /** Days the per-user rows behind exact unique users are kept; 0: forever. */
+  USER_ROWS_RETENTION_DAYS: int(0, 36_500).default(0),
   AGG_BATCH_MAX_EVENTS: int(1, 100_000).default(5000),
   AGG_BATCH_MAX_WAIT_MS: int(0, 10_000).default(100),
   AGG_CONCURRENCY: int(1, 16).default(2),
@@ -154,6 +158,7 @@ export interface Config {
     batchMaxWaitMs: number;
     concurrency: number;
     dedupWindowMs: number;
+    retention: { deadLetterDays: number; userRowDays: number };
   };
   readonly shutdownTimeoutMs: number;
   readonly compat: {
@@ -267,6 +272,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       batchMaxWaitMs: e.AGG_BATCH_MAX_WAIT_MS,
       concurrency: e.AGG_CONCURRENCY,
       dedupWindowMs,
+      retention: {
+        deadLetterDays: e.DEAD_LETTER_RETENTION_DAYS,
+        userRowDays: e.USER_ROWS_RETENTION_DAYS,
+      },
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     compat: {

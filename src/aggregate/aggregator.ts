@@ -6,6 +6,7 @@ import { loadCheckpoint } from '../storage/checkpoints.repo.js';
 import { KnownKeys } from '../rollups/known-keys.js';
 import type { Batch, Transport } from '../transport/transport.js';
 import { createBatchApplier } from './apply-batch.js';
+import { createRetention } from './retention.js';
 import { ArrivalTracker, createDedupMaintenance } from './dedup-maintenance.js';
 
 export interface AggregatorOptions {
@@ -19,6 +20,8 @@ export interface AggregatorOptions {
   purgeEveryMs?: number;
   /** The clock that decides generations and horizons (tests move it). */
   clock?: () => number;
+  /** Days dead letters and per-user rows are kept (0 or absent: forever). */
+  retention?: { deadLetterDays: number; userRowDays: number };
   /** How many committed (site, day, user) keys to remember per generation (two are kept). */
   knownUsers?: number;
 }
@@ -102,6 +105,21 @@ export function createAggregator(
     standing: (now) => arrivals.standing(now, !pendingIn(transport)),
   });
 
+  const retention = createRetention(db, logger, {
+    deadLetterDays: opts.retention?.deadLetterDays ?? 0,
+    userRowDays: opts.retention?.userRowDays ?? 0,
+    clock: opts.clock ?? Date.now,
+  });
+  let maintaining: Promise<void> | undefined;
+  /** Dedup generations, then retention; one pass at a time. */
+  const maintain = () =>
+    (maintaining ??= (async () => {
+      await dedup.run();
+      await retention();
+    })().finally(() => {
+      maintaining = undefined;
+    }));
+
   async function handle(batch: Batch): Promise<void> {
     while (stats.paused && !stopping) {
       await resumed;
@@ -148,7 +166,7 @@ export function createAggregator(
       });
       consuming.catch((err: unknown) => logger.error({ err }, 'consumer stopped'));
       await dedup.rotate();
-      purgeTimer = setInterval(() => void dedup.run(), opts.purgeEveryMs ?? 60_000);
+      purgeTimer = setInterval(() => void maintain(), opts.purgeEveryMs ?? 60_000);
       purgeTimer.unref();
     },
     async stop(o = {}) {
@@ -166,7 +184,7 @@ export function createAggregator(
       await consuming?.catch(() => undefined);
       await dedup.leave();
     },
-    maintain: () => dedup.run(),
+    maintain,
     pause() {
       if (!stats.paused) {
         stats.paused = true;

@@ -22,7 +22,11 @@ export async function siteStats(
     args,
   );
   const users = await db.query<{ n: number }>(
-    '/* report:site-unique-users */ SELECT COUNT(DISTINCT user_key)::int8 AS n FROM site_daily_users WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date',
+    // Days whose per-user rows were purged (USER_ROWS_RETENTION_DAYS) add their kept counts.
+    `/* report:site-unique-users */ SELECT
+       (SELECT COUNT(DISTINCT user_key) FROM site_daily_users WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date)
+     + (SELECT COALESCE(SUM(users), 0) FROM site_daily_user_counts WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date)
+     AS n`,
     args,
   );
   const paths = await db.query<{ path: string; views: number }>(

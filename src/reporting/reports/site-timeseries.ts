@@ -42,7 +42,11 @@ export async function siteTimeseries(
       });
     }
     const u = await db.query<{ day: string; n: number }>(
-      '/* report:site-daily-uniques */ SELECT day::text AS day, COUNT(*)::int8 AS n FROM site_daily_users WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date GROUP BY day',
+      `/* report:site-daily-uniques */ SELECT day::text AS day, SUM(n)::int8 AS n FROM (
+         SELECT day, COUNT(*) AS n FROM site_daily_users WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date GROUP BY day
+         UNION ALL
+         SELECT day, users FROM site_daily_user_counts WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date
+       ) d GROUP BY day`,
       [siteId, from, to],
     );
     for (const row of u.rows) {

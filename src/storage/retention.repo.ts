@@ -1,0 +1,42 @@
+import type { Db } from './db.js';
+
+/**
+ * Deletes at most `limit` dead letters older than `before`; how many went. Small batches: each
+ * statement holds its row locks only briefly, and reports and the aggregator go on meanwhile.
+ */
+export async function purgeDeadLetters(db: Db, before: Date, limit: number): Promise<number> {
+  const r = await db.query(
+    '/* retention:dead-letters */ DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE failed_at < $1 ORDER BY id LIMIT $2)',
+    [before.toISOString(), limit],
+  );
+  return r.rowCount ?? 0;
+}
+
+/** The oldest day that still has per-user rows, if any is before `before` (YYYY-MM-DD). */
+export async function oldestUserDayBefore(db: Db, before: string): Promise<string | undefined> {
+  const r = await db.query<{ day: string | null }>(
+    '/* retention:oldest-user-day */ SELECT min(day)::text AS day FROM site_daily_users WHERE day < $1::date',
+    [before],
+  );
+  return r.rows[0]?.day ?? undefined;
+}
+
+/**
+ * Purges one day's per-user rows, keeping each site's distinct count of that day first, in one
+ * transaction (rows that arrive for that day later are added to the count at the next pass).
+ */
+export async function purgeUserDay(db: Db, day: string): Promise<number> {
+  return db.transaction(async (tx) => {
+    await tx.query(
+      `/* retention:user-counts */ INSERT INTO site_daily_user_counts (site_id, day, users)
+       SELECT site_id, day, count(*) FROM site_daily_users WHERE day = $1::date GROUP BY site_id, day
+       ON CONFLICT (site_id, day) DO UPDATE SET users = site_daily_user_counts.users + EXCLUDED.users`,
+      [day],
+    );
+    const r = await tx.query(
+      '/* retention:user-rows */ DELETE FROM site_daily_users WHERE day = $1::date',
+      [day],
+    );
+    return r.rowCount ?? 0;
+  });
+}
