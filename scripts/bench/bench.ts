@@ -4,7 +4,8 @@
  * exactly the acknowledged events, measures the two physical limits (a bare node:http server,
  * PostgreSQL's COPY) in the same run, and writes results (JSON, Markdown, SVG chart). Two more
  * parts: the dedup table as it grows, old design against new (dedup-growth.ts), and `tally
- * import` beside COPY (import-speed.ts), each checking its own counts.
+ * import` beside COPY (import-speed.ts), each checking its own counts; and what allowed origins
+ * and CORS add per ingest request, in-process and over HTTP (edge-auth.ts), checking its verdicts.
  * Exit status: 0 when every count was exact, 1 otherwise, 2 on bad options.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { REPO_ROOT } from '../../test/harness/spawn.js';
 import { runBareBaseline, runCopyBaseline } from './baselines.js';
 import { chartSvg } from './chart.js';
 import { runDedupGrowth } from './dedup-growth.js';
+import { runEdgeAuth } from './edge-auth.js';
 import { runImportSpeed } from './import-speed.js';
 import type { Ledger } from './ledger.js';
 import { type BenchOptions, UsageError, USAGE, parseOptions } from './options.js';
@@ -52,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
       : []),
     ...(opts.importSpeed ? [`import of ${opts.importEvents} page views`] : []),
     ...(opts.dedupGrowth ? [`dedup growth at ${opts.dedupSizes.join(', ')} rows`] : []),
+    ...(opts.edgeAuth ? ['allowed origins and CORS at the edge'] : []),
   ];
   progress.log(
     `bench ${stamp}: ${parts.join('; ')}; ${opts.runs} run(s); ${machine.cores} × ${machine.cpu}, load average ${machine.loadAvgStart.join(' ')}`,
@@ -126,6 +129,9 @@ async function main(argv: string[]): Promise<number> {
         };
       });
     }
+    if (opts.edgeAuth) {
+      result.edgeAuth = await runEdgeAuth(opts, tag, progress);
+    }
   }
   machine.loadAvgEnd = loadavg().map((l) => Math.round(l * 100) / 100);
   const summary = summarize(runs);
@@ -146,6 +152,8 @@ async function main(argv: string[]): Promise<number> {
   if (opts.chart && svg) {
     mkdirSync(dirname(opts.chart), { recursive: true });
     writeFileSync(opts.chart, svg);
+  } else if (opts.chart) {
+    progress.log(`bench: no chart written to ${opts.chart}: only the topologies are charted`);
   }
   process.stdout.write(
     `\n${table}\n\nload average ${machine.loadAvgStart.join(' ')} at the start, ${machine.loadAvgEnd.join(' ')} at the end\n`,
@@ -162,6 +170,9 @@ async function main(argv: string[]): Promise<number> {
     ...(summary.dedupGrowth && !summary.dedupGrowth.exact
       ? [`dedup growth (${summary.dedupGrowth.errors.join('; ')})`]
       : []),
+    ...(summary.edgeAuth && !summary.edgeAuth.ok
+      ? [`edge auth (${summary.edgeAuth.errors.join('; ')})`]
+      : []),
   ];
   if (failed.length > 0) {
     process.stdout.write(`FAILED: counts not exact or run failed: ${failed.join(', ')}\n`);
@@ -172,6 +183,7 @@ async function main(argv: string[]): Promise<number> {
       ...(opts.topologies.length > 0 ? ['every acknowledged event was counted exactly once'] : []),
       ...(opts.importSpeed ? ['every import counted every page view exactly once'] : []),
       ...(opts.dedupGrowth ? ['both dedup designs wrote and purged exactly'] : []),
+      ...(opts.edgeAuth ? ['the edge admitted and refused origins as it should'] : []),
     ].join('; ') + '\n',
   );
   return 0;

@@ -14,7 +14,13 @@ interface Ctx {
 export async function runClosedLoop(
   url: string,
   ledger: Ledger,
-  opts: { connections: number; durationS: number; onTick?: (p: LoadProgress) => void },
+  opts: {
+    connections: number;
+    durationS: number;
+    onTick?: (p: LoadProgress) => void;
+    /** Extra request headers (the edge-auth part sends an `Origin`). */
+    headers?: Record<string, string>;
+  },
 ): Promise<LoadOutcome> {
   const tally = createLoadTally(ledger, opts.onTick);
   await new Promise<void>((resolve, reject) => {
@@ -29,7 +35,7 @@ export async function runClosedLoop(
           {
             method: 'POST',
             path: '/v1/events',
-            headers: { 'content-type': 'application/json' },
+            headers: { 'content-type': 'application/json', ...opts.headers },
             setupRequest: (req, context) => {
               const { reqId, body } = ledger.take();
               (context as Ctx).reqId = reqId;

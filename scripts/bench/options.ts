@@ -43,11 +43,13 @@ export interface BenchOptions {
   importSpeed: boolean;
   /** Page views in the generated import file. */
   importEvents: number;
+  /** What allowed origins and CORS add per ingest request: in-process calls, then over HTTP. */
+  edgeAuth: boolean;
 }
 
 export const USAGE = `usage: npm run bench -- [options]
   --quick                 short run to check the harness (embedded, 2 s phases, no overload,
-                          tiny dedup-growth and import parts)
+                          tiny dedup-growth, import and edge-auth parts)
   -t, --topology LIST     embedded,pg,redis,kafka (default embedded,redis,kafka)
                           pg = tally serve with the embedded log and a PostgreSQL server
   --dedup-growth          dedup insert rate and purge time as the table grows, old single
@@ -56,8 +58,11 @@ export const USAGE = `usage: npm run bench -- [options]
   --import                tally import of generated page views (PostgreSQL, embedded;
                           with and without dedup) beside COPY of the same rows
   --import-events N       page views in the import file (default 1M; --quick 5k)
-                          Parts: a run without -t, --phases, --dedup-growth or --import runs
-                          everything; --dedup-growth/--import alone run only those parts
+  --edge-auth             what allowed origins and CORS cost per ingest request: the gate and
+                          the CORS decision in-process (ns per request, against an empty call),
+                          then fastify with and without them over HTTP (µs per request)
+                          Parts: a run without -t, --phases, --dedup-growth, --import or
+                          --edge-auth runs everything; those alone run only those parts
   -d, --duration S        seconds of load per phase (default 10)
   -c, --connections N     concurrent connections of the load generator (default 10)
   -b, --batch N           events per request in the batch phases (default 100)
@@ -70,7 +75,8 @@ export const USAGE = `usage: npm run bench -- [options]
   --env KEY=VALUE         extra environment for Tally (repeatable), e.g. --env AGG_BATCH_MAX_EVENTS=1000
   --inject-fault          self-test: the harness forgets one acknowledged request in the
                           batch phase (and, in the import and dedup-growth parts, its recounts
-                          are off by one), so the run must report NOT EXACT and exit 1
+                          are off by one; the edge-auth part expects an allowed origin to be
+                          refused), so the run must report NOT EXACT and exit 1
   --overload-backlog N    backlog bound in MiB for the overload phase (default 32)
   --out DIR               results directory (default bench-results)
   --chart FILE            also write the chart there (default docs/benchmarks.svg unless --quick)`;
@@ -99,6 +105,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       'dedup-sizes': { type: 'string' },
       import: { type: 'boolean', default: false },
       'import-events': { type: 'string' },
+      'edge-auth': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -108,7 +115,7 @@ export function parseOptions(argv: string[]): BenchOptions {
   }
   const quick = values.quick;
   // Naming a part selects it; naming none runs them all.
-  const parts = values['dedup-growth'] || values.import;
+  const parts = values['dedup-growth'] || values.import || values['edge-auth'];
   const selected = parts || values.topology !== undefined || values.phases !== undefined;
   const topologies =
     values.topology === undefined && parts
@@ -163,6 +170,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       100_000_000,
       'import-events',
     ),
+    edgeAuth: values['edge-auth'] || !selected,
   };
 }
 

@@ -1,6 +1,7 @@
 import { fmtInt } from './progress.js';
 import type {
   DedupIdKind,
+  EdgeAuthCase,
   DedupSizeResult,
   ImportRunResult,
   PhaseName,
@@ -51,7 +52,38 @@ export interface Summary {
   floorP99?: number;
   dedupGrowth?: DedupSummary;
   importSpeed?: ImportSummary;
+  edgeAuth?: EdgeAuthSummary;
   allExact: boolean;
+}
+
+/** The edge-auth part, each figure the median over the runs. */
+export interface EdgeAuthSummary {
+  runs: number;
+  quick: boolean;
+  sites: number;
+  rounds: number;
+  blockMs: number;
+  baselineNs?: number;
+  corsSource: 'delegator' | 'replica';
+  cases: { case: EdgeAuthCase; events: number; nsPerCall?: number; addedNs?: number }[];
+  http?: {
+    connections: number;
+    secondsPerRound: number;
+    rounds: number;
+    withoutRps?: number;
+    withRps?: number;
+    addedUs?: number;
+    /** Lowest and highest per-round difference, µs (all runs). */
+    addedUsRange: [number, number];
+    ratio?: number;
+  };
+  targetUs: number;
+  /** The gate's and the CORS decision's added ns for a single event, as µs. */
+  inProcessUs?: number;
+  /** Over HTTP when it was measured, else in-process, within the target. */
+  targetMet?: boolean;
+  ok: boolean;
+  errors: string[];
 }
 
 /** The dedup growth part, each figure the median over the runs. */
@@ -181,6 +213,7 @@ export function summarize(runs: RunResult[]): Summary {
   });
   const dedup = summarizeDedup(runs);
   const imports = summarizeImport(runs);
+  const edge = summarizeEdgeAuth(runs);
   return {
     rows,
     bareSinglePerS: median(runs.map((r) => r.baselines.bareSingle?.acceptedPerS)),
@@ -189,7 +222,12 @@ export function summarize(runs: RunResult[]): Summary {
     floorP99: median(runs.map((r) => r.baselines.bareFloor?.latencyMs.p99)),
     ...(dedup ? { dedupGrowth: dedup } : {}),
     ...(imports ? { importSpeed: imports } : {}),
-    allExact: rows.every((r) => r.exact) && (dedup?.exact ?? true) && (imports?.exact ?? true),
+    ...(edge ? { edgeAuth: edge } : {}),
+    allExact:
+      rows.every((r) => r.exact) &&
+      (dedup?.exact ?? true) &&
+      (imports?.exact ?? true) &&
+      (edge?.ok ?? true),
   };
 }
 
@@ -303,6 +341,67 @@ function summarizeImport(runs: RunResult[]): ImportSummary | undefined {
   };
 }
 
+function summarizeEdgeAuth(runs: RunResult[]): EdgeAuthSummary | undefined {
+  const per = runs.flatMap((r) => (r.edgeAuth ? [r.edgeAuth] : []));
+  if (per.length === 0) {
+    return undefined;
+  }
+  const names: EdgeAuthCase[] = [
+    'unregistered',
+    'origin-single',
+    'origin-batch',
+    'cors',
+    'cors-refuse-scan',
+  ];
+  const pick = (e: (typeof per)[number], name: EdgeAuthCase) =>
+    e.micro.cases.find((c) => c.case === name);
+  const cases = names
+    .filter((name) => per.some((e) => pick(e, name)))
+    .map((name) => ({
+      case: name,
+      events: per.map((e) => pick(e, name)?.events).find((v) => v !== undefined) ?? 0,
+      nsPerCall: median(per.map((e) => pick(e, name)?.nsPerCall)),
+      addedNs: median(per.map((e) => pick(e, name)?.addedNs)),
+    }));
+  const https = per.flatMap((e) => (e.http && e.http.rounds.length > 0 ? [e.http] : []));
+  const added = https.flatMap((h) => h.rounds.map((r) => r.addedUs));
+  const http: EdgeAuthSummary['http'] =
+    https.length > 0
+      ? {
+          connections: https[0]!.connections,
+          secondsPerRound: https[0]!.secondsPerRound,
+          rounds: https[0]!.rounds.length,
+          withoutRps: median(https.map((h) => h.withoutRps)),
+          withRps: median(https.map((h) => h.withRps)),
+          addedUs: median(https.map((h) => h.addedUs)),
+          addedUsRange: [Math.min(...added), Math.max(...added)],
+          ratio: median(https.map((h) => h.ratio)),
+        }
+      : undefined;
+  const single = cases.find((c) => c.case === 'origin-single')?.addedNs;
+  const cors = cases.find((c) => c.case === 'cors')?.addedNs;
+  const inProcessUs =
+    single !== undefined && cors !== undefined ? (single + cors) / 1000 : undefined;
+  const targetUs = per[0]!.targetUs;
+  const headline = http?.addedUs ?? inProcessUs;
+  return {
+    runs: per.length,
+    quick: per.some((e) => e.quick),
+    sites: per[0]!.sites,
+    rounds: per[0]!.micro.rounds,
+    blockMs: per[0]!.micro.blockMs,
+    baselineNs: median(per.map((e) => e.micro.baselineNs)),
+    corsSource: per.some((e) => e.micro.corsSource === 'replica') ? 'replica' : 'delegator',
+    cases,
+    ...(http ? { http } : {}),
+    targetUs,
+    ...(inProcessUs !== undefined ? { inProcessUs: Math.round(inProcessUs * 1000) / 1000 } : {}),
+    ...(headline !== undefined ? { targetMet: headline <= targetUs } : {}),
+    ok: per.every((e) => e.ok && e.micro.cases.length > 0),
+    errors: per.flatMap((e) => e.errors),
+  };
+}
+
 /** The results as Markdown tables (printed at the end of a run and pasted into docs/benchmarks.md). */
 export function markdown(s: Summary, batch: number): string {
   const n = (v?: number) => (v === undefined ? '—' : fmtInt(v));
@@ -315,7 +414,11 @@ export function markdown(s: Summary, batch: number): string {
       .join(', ') || '—';
   const out: string[] = [];
   if (s.rows.length === 0) {
-    return [markdownDedup(s.dedupGrowth), markdownImport(s.importSpeed)]
+    return [
+      markdownDedup(s.dedupGrowth),
+      markdownImport(s.importSpeed),
+      markdownEdgeAuth(s.edgeAuth),
+    ]
       .filter(Boolean)
       .join('\n\n');
   }
@@ -360,7 +463,12 @@ export function markdown(s: Summary, batch: number): string {
       );
     }
   }
-  return [out.join('\n'), markdownDedup(s.dedupGrowth), markdownImport(s.importSpeed)]
+  return [
+    out.join('\n'),
+    markdownDedup(s.dedupGrowth),
+    markdownImport(s.importSpeed),
+    markdownEdgeAuth(s.edgeAuth),
+  ]
     .filter(Boolean)
     .join('\n\n');
 }
@@ -475,6 +583,66 @@ export function markdownImport(i?: ImportSummary): string {
   }
   if (!i.exact) {
     out.push('', `Import counts **NOT EXACT**: ${i.errors.join('; ')}`);
+  }
+  return out.join('\n');
+}
+
+export const EDGE_CASE_LABEL: Record<EdgeAuthCase | 'baseline', string> = {
+  baseline: 'empty function call (the baseline)',
+  unregistered: '`gate.admit`: site not registered (UNREGISTERED_SITES=accept, the default)',
+  'origin-single':
+    '`gate.admit`: registered site, 3 origin rules, `Origin` allowed by its `*.example.com`',
+  'origin-batch': '`gate.admit`: the same, a batch of events of that site',
+  cors: 'CORS decision (`corsPlugin` delegator: `anyAllows` + options object)',
+  'cors-refuse-scan': 'CORS decision, UNREGISTERED_SITES=refuse, an `Origin` no site lists',
+};
+
+export function markdownEdgeAuth(e?: EdgeAuthSummary): string {
+  if (!e) {
+    return '';
+  }
+  const ns = (v?: number) => (v === undefined ? '—' : Math.abs(v) < 10 ? v.toFixed(1) : fmtInt(v));
+  const us = (v?: number) => (v === undefined ? '—' : `${v >= 0 ? '+' : ''}${v.toFixed(2)}`);
+  const runs = e.runs > 1 ? `; median of ${e.runs} runs` : '';
+  const out: string[] = [
+    `Allowed origins and CORS at the edge, per request, in-process: the real ingest gate and CORS delegator over a site registry ` +
+      `of ${e.sites} sites on the embedded database; medians of ${e.rounds} rounds of ${e.blockMs} ms blocks per case, the cases interleaved, ` +
+      `each minus an empty function call measured the same way in the same round (${ns(e.baselineNs)} ns per call)${runs}` +
+      `${e.corsSource === 'replica' ? '; CORS: a copy of the delegator’s decision (corsPlugin registered none)' : ''}:`,
+    '',
+    '| per request | events | ns per call | added ns | added ns per event |',
+    '| --- | ---: | ---: | ---: | ---: |',
+  ];
+  for (const c of e.cases) {
+    out.push(
+      `| ${EDGE_CASE_LABEL[c.case]}${c.case === 'cors-refuse-scan' ? ` (${e.sites} sites)` : ''} | ${c.events || '—'} | ${ns(c.nsPerCall)} | ${ns(c.addedNs)} | ` +
+        `${c.events > 1 && c.addedNs !== undefined ? ns(c.addedNs / c.events) : '—'} |`,
+    );
+  }
+  if (e.http) {
+    const h = e.http;
+    out.push(
+      '',
+      `Over HTTP: fastify (\`buildServer\`) with \`ingestRoutes\` on a no-op transport, without and with \`corsPlugin\` + the gate; ` +
+        `single-event POSTs with an allowed \`Origin\`, ${h.connections} connections (autocannon in the same process), ` +
+        `${h.rounds} rounds of ${h.secondsPerRound} s per app, alternating${runs}:`,
+      '',
+      '| without gate + CORS, req/s | with, req/s | with ÷ without (per round) | added µs per request (1e6/with − 1e6/without, per round) | rounds: lowest … highest µs |',
+      '| ---: | ---: | ---: | ---: | ---: |',
+      `| ${h.withoutRps === undefined ? '—' : fmtInt(h.withoutRps)} | ${h.withRps === undefined ? '—' : fmtInt(h.withRps)} | ` +
+        `${h.ratio === undefined ? '—' : `${h.ratio.toFixed(3)}×`} | ${us(h.addedUs)} | ${us(h.addedUsRange[0])} … ${us(h.addedUsRange[1])} |`,
+    );
+  }
+  const verdict = e.targetMet === undefined ? 'not measured' : e.targetMet ? 'met' : '**NOT met**';
+  out.push(
+    '',
+    `${e.quick ? '(--quick: rounds too short and too few for these figures to mean much.) ' : ''}` +
+      `Target ≤ ${e.targetUs} µs per request: ${verdict} ` +
+      `(${e.http?.addedUs !== undefined ? `over HTTP ${us(e.http.addedUs)} µs; ` : ''}` +
+      `in-process, gate + CORS decision for one event ${e.inProcessUs === undefined ? '—' : `${e.inProcessUs.toFixed(3)} µs`}).`,
+  );
+  if (!e.ok) {
+    out.push('', `Edge-auth checks **FAILED**: ${e.errors.join('; ')}`);
   }
   return out.join('\n');
 }

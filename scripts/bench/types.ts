@@ -80,6 +80,7 @@ export interface RunResult {
   topologies: TopologyResult[];
   dedupGrowth?: DedupGrowthResult;
   importSpeed?: ImportSpeedResult;
+  edgeAuth?: EdgeAuthResult;
 }
 
 export interface MachineInfo {
@@ -170,4 +171,70 @@ export interface ImportSpeedResult {
   imports: ImportRunResult[];
   exact: boolean;
   error?: string;
+}
+
+/**
+ * The edge-auth part's cases, per request: `unregistered`: `gate.admit` of one event for a site
+ * no one registered (UNREGISTERED_SITES=accept, the default); `origin-single`: one event of a
+ * registered site with three origin rules, from an `Origin` its wildcard allows; `origin-batch`:
+ * the same with 100 events of that site; `cors`: the decision of the CORS delegator (the
+ * registry's `anyAllows` and the options object); `cors-refuse-scan`: the same with
+ * UNREGISTERED_SITES=refuse for an origin no registered site lists (a scan of every site).
+ */
+export type EdgeAuthCase =
+  'unregistered' | 'origin-single' | 'origin-batch' | 'cors' | 'cors-refuse-scan';
+
+export interface EdgeAuthCaseResult {
+  case: EdgeAuthCase;
+  /** Events per call (0: the CORS decision, which sees no events). */
+  events: number;
+  /** Calls per timed block. */
+  iterations: number;
+  /** Median ns per call over the rounds, the loop and the call included. */
+  nsPerCall: number;
+  /** Median over the rounds of (ns per call − the empty call's ns per call in the same round). */
+  addedNs: number;
+  /** Quartiles of the added ns over the rounds. */
+  addedP25: number;
+  addedP75: number;
+}
+
+export interface EdgeAuthHttpRound {
+  /** Requests/s without the gate and CORS, then with both (the order alternates by round). */
+  withoutRps: number;
+  withRps: number;
+  /** 1e6/withRps − 1e6/withoutRps. */
+  addedUs: number;
+}
+
+export interface EdgeAuthResult {
+  /** A --quick run: too short for its figures to mean much (it checks the harness). */
+  quick: boolean;
+  /** Registered sites in the registry (one of them the measured one). */
+  sites: number;
+  micro: {
+    rounds: number;
+    blockMs: number;
+    /** Median ns per call of the empty function, measured the same way. */
+    baselineNs: number;
+    cases: EdgeAuthCaseResult[];
+    /** `delegator`: corsPlugin's own delegator; `replica`: its logic copied here (plugin changed). */
+    corsSource: 'delegator' | 'replica';
+  };
+  http?: {
+    connections: number;
+    secondsPerRound: number;
+    rounds: EdgeAuthHttpRound[];
+    /** Medians over the rounds. */
+    withoutRps: number;
+    withRps: number;
+    addedUs: number;
+    /** withRps ÷ withoutRps, median of the rounds' ratios. */
+    ratio: number;
+  };
+  /** The budget per request, µs. */
+  targetUs: number;
+  /** Every check held: admitted what should be, refused what should be, every request 202. */
+  ok: boolean;
+  errors: string[];
 }
