@@ -3,7 +3,7 @@
  *
  * 1. Per request, in-process: the real ingest gate (`createIngestGate`) over a real site registry
  *    (`createSiteRegistry` on a migrated embedded database in a temp dir, the sites inserted with
- *    `insertSite`), and the real CORS delegator of `corsPlugin`. Each case is a loop of calls
+ *    `insertSite`), and the real CORS `onRequest` hook of `corsPlugin`. Each case is a loop of calls
  *    through one shared function (so every case, and the empty function it is compared with,
  *    pays the same loop and call), timed in blocks of a few ms; the cases alternate block by
  *    block, in a rotating order, for a number of rounds. Reported: the median ns per call and
@@ -90,7 +90,7 @@ export async function runEdgeAuth(
       blockMs: sizes.blockMs,
       baselineNs: 0,
       cases: [],
-      corsSource: 'delegator',
+      corsSource: 'hook',
     },
     targetUs: TARGET_US,
     ok: true,
@@ -208,40 +208,22 @@ async function registerSites(db: Db, count: number): Promise<void> {
   }
 }
 
-type Delegator = (
-  req: FastifyRequest,
-  cb: (err: Error | null, options?: { origin?: unknown }) => void,
-) => void;
+type Hook = (req: FastifyRequest, reply: unknown, done: () => void) => void;
 
-/**
- * The delegator `corsPlugin` hands to @fastify/cors, caught by registering the plugin on a
- * stand-in app; undefined if the plugin no longer registers one.
- */
-async function corsDelegator(sites: SiteRegistry, maxAgeS: number): Promise<Delegator | undefined> {
-  let delegator: Delegator | undefined;
+/** The `onRequest` hook `corsPlugin` adds, caught by registering the plugin on a stand-in app. */
+async function corsHook(sites: SiteRegistry, maxAgeS: number): Promise<Hook> {
+  let hook: Hook | undefined;
   const app = {
-    register: (_plugin: unknown, o?: { delegator?: Delegator }) => {
-      delegator = o?.delegator;
-      return Promise.resolve();
+    addHook: (_name: string, fn: Hook) => {
+      hook = fn;
     },
+    options: () => undefined,
   };
   await corsPlugin({ sites, maxAgeS })(app as unknown as FastifyInstance);
-  return delegator;
-}
-
-/** corsPlugin's decision, copied (used only when the plugin's own delegator cannot be caught). */
-function replicaDelegator(sites: SiteRegistry, maxAgeS: number): Delegator {
-  const base = {
-    methods: ['GET', 'HEAD', 'POST'],
-    allowedHeaders: ['content-type', 'authorization'],
-    maxAge: maxAgeS,
-    credentials: false,
-    strictPreflight: false,
-  };
-  return (req, cb) => {
-    const origin = req.headers.origin;
-    cb(null, { ...base, origin: origin !== undefined && sites.anyAllows(origin) ? origin : false });
-  };
+  if (!hook) {
+    throw new Error('corsPlugin added no onRequest hook');
+  }
+  return hook;
 }
 
 let sink = 0;
@@ -315,33 +297,34 @@ async function measureMicro(
   if (!refused) {
     fail(`an origin the site does not list: ${refusal ?? 'admitted synchronously'}, not 403`);
   }
-  const caught = await corsDelegator(deps.sites, deps.maxAgeS);
-  const caughtRefusing = await corsDelegator(deps.refusing, deps.maxAgeS);
-  if (!caught || !caughtRefusing) {
-    out.micro.corsSource = 'replica';
-    progress.log(
-      '[edge-auth] corsPlugin registers no delegator any more: timing a copy of its decision',
-    );
-  }
-  const delegate = caught ?? replicaDelegator(deps.sites, deps.maxAgeS);
-  const delegateRefusing = caughtRefusing ?? replicaDelegator(deps.refusing, deps.maxAgeS);
-  let decided: { origin?: unknown } | undefined;
-  const cb = (_err: Error | null, o?: { origin?: unknown }) => {
-    decided = o;
+  const hook = await corsHook(deps.sites, deps.maxAgeS);
+  const hookRefusing = await corsHook(deps.refusing, deps.maxAgeS);
+  // What the hook set on the response: allow-origin, or false when it set none.
+  let decided: unknown = false;
+  const reply = {
+    raw: {
+      setHeader: (name: string, value: string) => {
+        if (name === 'access-control-allow-origin') {
+          decided = value;
+        }
+      },
+    },
   };
+  const done = () => undefined;
   const req = (origin: string) =>
     ({ headers: { origin }, url: '/v1/events', method: 'POST' }) as unknown as FastifyRequest;
   const reqAllowed = req(ORIGIN);
   const reqForeign = req(FOREIGN);
-  delegate(reqAllowed, cb);
-  if (decided?.origin !== ORIGIN) {
-    fail(`CORS: the allowed origin got ${JSON.stringify(decided?.origin)}`);
+  const decide = (h: Hook, r: FastifyRequest) => {
+    decided = false;
+    h(r, reply, done);
+    return decided;
+  };
+  if (decide(hook, reqAllowed) !== ORIGIN) {
+    fail(`CORS: the allowed origin got ${JSON.stringify(decided)}`);
   }
-  delegateRefusing(reqForeign, cb);
-  if (decided?.origin !== false) {
-    fail(
-      `CORS, UNREGISTERED_SITES=refuse: an origin no site lists got ${JSON.stringify(decided?.origin)}`,
-    );
+  if (decide(hookRefusing, reqForeign) !== false) {
+    fail(`CORS, UNREGISTERED_SITES=refuse: an origin no site lists got ${JSON.stringify(decided)}`);
   }
 
   const empty = (_events: readonly CanonicalEvent[], _ctx: RequestContext): undefined => undefined;
@@ -370,8 +353,13 @@ async function measureMicro(
       fn: () => deps.gate.admit(batch, ctx),
       ok: refused && admitted(`registered site, batch of ${BATCH}`, deps.gate, batch, ctx),
     },
-    { name: 'cors', events: 0, fn: () => delegate(reqAllowed, cb), ok: true },
-    { name: 'cors-refuse-scan', events: 0, fn: () => delegateRefusing(reqForeign, cb), ok: true },
+    { name: 'cors', events: 0, fn: () => void hook(reqAllowed, reply, done), ok: true },
+    {
+      name: 'cors-refuse-scan',
+      events: 0,
+      fn: () => void hookRefusing(reqForeign, reply, done),
+      ok: true,
+    },
   ];
   const timed = cases.filter((c) => c.ok);
 

@@ -64,7 +64,7 @@ export interface EdgeAuthSummary {
   rounds: number;
   blockMs: number;
   baselineNs?: number;
-  corsSource: 'delegator' | 'replica';
+  corsSource: 'hook';
   cases: { case: EdgeAuthCase; events: number; nsPerCall?: number; addedNs?: number }[];
   http?: {
     connections: number;
@@ -391,7 +391,7 @@ function summarizeEdgeAuth(runs: RunResult[]): EdgeAuthSummary | undefined {
     rounds: per[0]!.micro.rounds,
     blockMs: per[0]!.micro.blockMs,
     baselineNs: median(per.map((e) => e.micro.baselineNs)),
-    corsSource: per.some((e) => e.micro.corsSource === 'replica') ? 'replica' : 'delegator',
+    corsSource: 'hook',
     cases,
     ...(http ? { http } : {}),
     targetUs,
@@ -608,7 +608,7 @@ export function markdownEdgeAuth(e?: EdgeAuthSummary): string {
     `Allowed origins and CORS at the edge, per request, in-process: the real ingest gate and CORS delegator over a site registry ` +
       `of ${e.sites} sites on the embedded database; medians of ${e.rounds} rounds of ${e.blockMs} ms blocks per case, the cases interleaved, ` +
       `each minus an empty function call measured the same way in the same round (${ns(e.baselineNs)} ns per call)${runs}` +
-      `${e.corsSource === 'replica' ? '; CORS: a copy of the delegator’s decision (corsPlugin registered none)' : ''}:`,
+      ':',
     '',
     '| per request | events | ns per call | added ns | added ns per event |',
     '| --- | ---: | ---: | ---: | ---: |',

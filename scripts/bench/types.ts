@@ -219,7 +219,7 @@ export interface EdgeAuthResult {
     baselineNs: number;
     cases: EdgeAuthCaseResult[];
     /** `delegator`: corsPlugin's own delegator; `replica`: its logic copied here (plugin changed). */
-    corsSource: 'delegator' | 'replica';
+    corsSource: 'hook';
   };
   http?: {
     connections: number;

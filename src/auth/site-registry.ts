@@ -52,12 +52,20 @@ export async function createSiteRegistry(
   opts: RegistryOptions,
 ): Promise<SiteRegistry> {
   let sites = new Map<string, SiteRules>();
+  // Every site's origins in one set of rules, for preflights (one lookup, not one per site).
+  let union = compileOrigins([]);
+  let none = true;
   const load = async () => {
     const next = new Map<string, SiteRules>();
-    for (const row of await listSites(db)) {
+    const rows = await listSites(db);
+    for (const row of rows) {
       next.set(row.site_id, compileSite(row));
     }
     sites = next;
+    none = rows.length === 0;
+    union = rows.some((r) => r.origins.length === 0)
+      ? compileOrigins([])
+      : compileOrigins(rows.flatMap((r) => r.origins));
   };
   await load();
   const timer = setInterval(
@@ -81,12 +89,7 @@ export async function createSiteRegistry(
       if (opts.unregistered === 'accept') {
         return true;
       }
-      for (const s of sites.values()) {
-        if (originAllowed(s.origins, origin)) {
-          return true;
-        }
-      }
-      return false;
+      return !none && originAllowed(union, origin);
     },
     refresh: load,
     close: () => clearInterval(timer),
