@@ -593,7 +593,7 @@ export const EDGE_CASE_LABEL: Record<EdgeAuthCase | 'baseline', string> = {
   'origin-single':
     '`gate.admit`: registered site, 3 origin rules, `Origin` allowed by its `*.example.com`',
   'origin-batch': '`gate.admit`: the same, a batch of events of that site',
-  cors: 'CORS decision (`corsPlugin` delegator: `anyAllows` + options object)',
+  cors: 'CORS decision (the `corsPlugin` onRequest hook: origin check, two raw headers)',
   'cors-refuse-scan': 'CORS decision, UNREGISTERED_SITES=refuse, an `Origin` no site lists',
 };
 
@@ -605,7 +605,7 @@ export function markdownEdgeAuth(e?: EdgeAuthSummary): string {
   const us = (v?: number) => (v === undefined ? '—' : `${v >= 0 ? '+' : ''}${v.toFixed(2)}`);
   const runs = e.runs > 1 ? `; median of ${e.runs} runs` : '';
   const out: string[] = [
-    `Allowed origins and CORS at the edge, per request, in-process: the real ingest gate and CORS delegator over a site registry ` +
+    `Allowed origins and CORS at the edge, per request, in-process: the real ingest gate and CORS hook over a site registry ` +
       `of ${e.sites} sites on the embedded database; medians of ${e.rounds} rounds of ${e.blockMs} ms blocks per case, the cases interleaved, ` +
       `each minus an empty function call measured the same way in the same round (${ns(e.baselineNs)} ns per call)${runs}` +
       ':',
