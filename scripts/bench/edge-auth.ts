@@ -24,6 +24,7 @@ import { join } from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthDeps } from '../../src/auth/access.js';
 import { corsPlugin } from '../../src/auth/cors.js';
+import { createMetrics } from '../../src/ops/metrics.js';
 import { FailureThrottle } from '../../src/auth/failure-throttle.js';
 import { createIngestGate, type IngestGate } from '../../src/auth/ingest-gate.js';
 import { createKeyStore } from '../../src/auth/key-store.js';
@@ -226,6 +227,23 @@ async function corsHook(sites: SiteRegistry, maxAgeS: number): Promise<Hook> {
   return hook;
 }
 
+/** The `onResponse` hook of `/metrics`, caught by registering it on a stand-in app. */
+async function metricsOnResponse(): Promise<Hook> {
+  let hook: Hook | undefined;
+  const db = { kind: 'postgres' } as unknown as Db;
+  const metrics = createMetrics({ db, log: { stats: () => ({ waiting: 0, state: 'up' }) } });
+  const app = {
+    addHook: (_name: string, fn: Hook) => {
+      hook = fn;
+    },
+  };
+  await metrics.httpHooks()(app as unknown as FastifyInstance);
+  if (!hook) {
+    throw new Error('the metrics plugin added no onResponse hook');
+  }
+  return hook;
+}
+
 let sink = 0;
 
 /** ns per call of `iterations` calls of `fn`; a call that does not answer undefined is counted. */
@@ -327,6 +345,14 @@ async function measureMicro(
     fail(`CORS, UNREGISTERED_SITES=refuse: an origin no site lists got ${JSON.stringify(decided)}`);
   }
 
+  // /metrics' onResponse hook as every request runs it: a counter and a histogram observation.
+  const metricsHook = await metricsOnResponse();
+  const metricsReq = {
+    method: 'POST',
+    routeOptions: { url: '/v1/events' },
+  } as unknown as FastifyRequest;
+  const metricsReply = { statusCode: 202, elapsedTime: 0.6 };
+
   const empty = (_events: readonly CanonicalEvent[], _ctx: RequestContext): undefined => undefined;
   const cases: {
     name: EdgeAuthCase | 'baseline';
@@ -358,6 +384,12 @@ async function measureMicro(
       name: 'cors-refuse-scan',
       events: 0,
       fn: () => void hookRefusing(reqForeign, reply, done),
+      ok: true,
+    },
+    {
+      name: 'metrics',
+      events: 0,
+      fn: () => void metricsHook(metricsReq, metricsReply, done),
       ok: true,
     },
   ];

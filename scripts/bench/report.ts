@@ -352,6 +352,7 @@ function summarizeEdgeAuth(runs: RunResult[]): EdgeAuthSummary | undefined {
     'origin-batch',
     'cors',
     'cors-refuse-scan',
+    'metrics',
   ];
   const pick = (e: (typeof per)[number], name: EdgeAuthCase) =>
     e.micro.cases.find((c) => c.case === name);
@@ -595,6 +596,7 @@ export const EDGE_CASE_LABEL: Record<EdgeAuthCase | 'baseline', string> = {
   'origin-batch': '`gate.admit`: the same, a batch of events of that site',
   cors: 'CORS decision (the `corsPlugin` onRequest hook: origin check, two raw headers)',
   'cors-refuse-scan': 'CORS decision, UNREGISTERED_SITES=refuse, an `Origin` no site lists',
+  metrics: '`/metrics` onResponse hook: request counter and latency histogram (target ≤ 1 µs)',
 };
 
 export function markdownEdgeAuth(e?: EdgeAuthSummary): string {

@@ -182,7 +182,7 @@ export interface ImportSpeedResult {
  * UNREGISTERED_SITES=refuse for an origin no registered site lists (a scan of every site).
  */
 export type EdgeAuthCase =
-  'unregistered' | 'origin-single' | 'origin-batch' | 'cors' | 'cors-refuse-scan';
+  'unregistered' | 'origin-single' | 'origin-batch' | 'cors' | 'cors-refuse-scan' | 'metrics';
 
 export interface EdgeAuthCaseResult {
   case: EdgeAuthCase;
