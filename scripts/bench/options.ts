@@ -16,6 +16,8 @@ export interface BenchOptions {
   phases: PhaseName[];
   /** Seconds of unreported load before each measured closed-loop phase (JIT, caches, pools). */
   warmupS: number;
+  /** Seconds each topology idles after start-up before the first phase; its RSS then is reported. */
+  idleS: number;
   durationS: number;
   connections: number;
   batch: number;
@@ -67,6 +69,7 @@ export const USAGE = `usage: npm run bench -- [options]
   -c, --connections N     concurrent connections of the load generator (default 10)
   -b, --batch N           events per request in the batch phases (default 100)
   --warmup S              unreported load before each measured phase (default 3, --quick 1)
+  --idle S                idle after start-up, then report each process's RSS (default 10, --quick 1)
   --runs N                repeat everything N times and report medians (default 1)
   --phases LIST           ${PHASES.join(',')} (default all; --quick: no overload)
   --no-baselines          skip the bare node:http and COPY baselines
@@ -92,6 +95,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       batch: { type: 'string', short: 'b' },
       runs: { type: 'string' },
       warmup: { type: 'string' },
+      idle: { type: 'string' },
       phases: { type: 'string' },
       'no-baselines': { type: 'boolean', default: false },
       'one-process': { type: 'boolean', default: false },
@@ -135,6 +139,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     phases,
     durationS: num(values.duration, quick ? 2 : 10, 1, 3600, 'duration'),
     warmupS: num(values.warmup, quick ? 1 : 3, 0, 600, 'warmup'),
+    idleS: num(values.idle, quick ? 1 : 10, 0, 600, 'idle'),
     connections: num(values.connections, 10, 1, 1000, 'connections'),
     batch: num(values.batch, 100, 2, 1000, 'batch'),
     runs: num(values.runs, 1, 1, 20, 'runs'),

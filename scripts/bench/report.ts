@@ -19,6 +19,8 @@ export interface SummaryRow {
   batch: Side;
   /** Peak RSS per process name, MiB. */
   peakRssMiB: Record<string, number>;
+  /** RSS per process name after `--idle` seconds without load, right after start-up, MiB. */
+  idleRssMiB: Record<string, number>;
   overload?: {
     offeredPerS?: number;
     acceptedPerS?: number;
@@ -184,6 +186,10 @@ export function summarize(runs: RunResult[]): Summary {
       single: side('single', 'single-half', 'bareSingle', false),
       batch: side('batch', 'batch-half', 'bareBatch', true),
       peakRssMiB: rssByName(per.map(({ t }) => t.processes)),
+      idleRssMiB: rssByName(
+        per.map(({ t }) => t.processes),
+        'idleRssMiB',
+      ),
       exact:
         phases.length > 0 &&
         phases.every((p) => p.exact === true) &&
@@ -441,12 +447,12 @@ export function markdown(s: Summary, batch: number): string {
   }
   out.push(
     '',
-    '| topology | start-up s | single events end-to-end/s | peak RSS MiB | counts exact |',
-    '| --- | ---: | ---: | --- | --- |',
+    '| topology | start-up s | idle RSS MiB | single events end-to-end/s | peak RSS MiB | counts exact |',
+    '| --- | ---: | --- | ---: | --- | --- |',
   );
   for (const r of s.rows) {
     out.push(
-      `| ${r.topology} | ${r.startupS ?? '—'} | ${n(r.single.e2ePerS)} | ${rss(r.peakRssMiB)} | ${r.exact ? `yes (${r.runs} run${r.runs > 1 ? 's' : ''})` : `**NO**: ${r.errors.join('; ')}`} |`,
+      `| ${r.topology} | ${r.startupS ?? '—'} | ${rss(r.idleRssMiB)} | ${n(r.single.e2ePerS)} | ${rss(r.peakRssMiB)} | ${r.exact ? `yes (${r.runs} run${r.runs > 1 ? 's' : ''})` : `**NO**: ${r.errors.join('; ')}`} |`,
     );
   }
   const over = s.rows.filter((r) => r.overload);
@@ -649,14 +655,18 @@ export function markdownEdgeAuth(e?: EdgeAuthSummary): string {
   return out.join('\n');
 }
 
-function rssByName(lists: { name: string; peakRssMiB: number }[][]): Record<string, number> {
-  const names = [...new Set(lists.flat().map((p) => p.name))];
-  return Object.fromEntries(
-    names.map((name) => [
-      name,
-      median(lists.map((l) => l.find((p) => p.name === name)?.peakRssMiB)) ?? 0,
-    ]),
-  );
+function rssByName(
+  lists: { name: string; peakRssMiB: number; idleRssMiB?: number }[][],
+  key: 'peakRssMiB' | 'idleRssMiB' = 'peakRssMiB',
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of new Set(lists.flat().map((p) => p.name))) {
+    const m = median(lists.map((l) => l.find((p) => p.name === name)?.[key]));
+    if (m !== undefined) {
+      out[name] = m;
+    }
+  }
+  return out;
 }
 
 const ratio = (a?: number, b?: number) => (a !== undefined && b ? a / b : undefined);

@@ -3,7 +3,7 @@ import type { Ledger } from './ledger.js';
 import type { BenchOptions, TopologyName } from './options.js';
 import { type PhaseSpec, type PhaseTarget, runPhase } from './phases.js';
 import type { Progress } from './progress.js';
-import { type RssWatch, watchRss } from './rss.js';
+import { readRss, type RssWatch, watchRss } from './rss.js';
 import { startTopology, type Topology } from './topologies.js';
 import type { PhaseResult, TopologyResult } from './types.js';
 
@@ -33,6 +33,14 @@ export async function runTopology(
   );
   const rss = watchRss(topo.children);
   const target = phaseTarget(name, topo, rss);
+  const idleKiB = new Map<number, number>();
+  if (opts.idleS > 0) {
+    progress.update(`[${name}] idle for ${opts.idleS} s`);
+    await new Promise((r) => setTimeout(r, opts.idleS * 1000));
+    for (const c of topo.children) {
+      idleKiB.set(c.pid, readRss(c.pid)?.rssKiB ?? 0);
+    }
+  }
   const base = { connections: opts.connections, durationS: opts.durationS };
   try {
     for (const [max, half, batch] of [
@@ -93,7 +101,10 @@ export async function runTopology(
     result.error = (err as Error).message;
     progress.log(`[${name}] FAILED: ${result.error}`);
   } finally {
-    result.processes = rss.peaks();
+    result.processes = rss.peaks().map((p) => {
+      const idle = idleKiB.get(p.pid);
+      return idle === undefined ? p : { ...p, idleRssMiB: Math.round(idle / 1024) };
+    });
     rss.stop();
     progress.update(`[${name}] stopping`);
     running.delete(topo);

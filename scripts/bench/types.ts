@@ -46,6 +46,8 @@ export interface ProcessPeak {
   name: string;
   pid: number;
   peakRssMiB: number;
+  /** RSS after `--idle` seconds of no load right after start-up (the first instance only). */
+  idleRssMiB?: number;
 }
 
 export interface TopologyResult {
