@@ -67,7 +67,7 @@ export async function startApi(
     },
   );
   const replay = createDeadLetterReplay({ db, publish: (e) => transport.publish(e), logger });
-  const limiter = createRateLimiter(config.rateLimit, logger);
+  const limiter = await createRateLimiter(config.rateLimit, logger);
   const rateLimit = limiter && { limiter, trustedProxies: config.rateLimit.trustedProxies, drops };
   const http = {
     maxBodyBytes: config.http.maxBodyBytes,

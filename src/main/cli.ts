@@ -5,11 +5,9 @@ import { createLogger } from '../logger.js';
 import { migrate } from '../storage/migrate.js';
 import { traitsOf } from '../transport/create-transport.js';
 import { openDb } from './components.js';
-import { adminCommand } from './admin-command.js';
-import { deadLettersCommand } from './dead-letters-command.js';
-import { importCommand } from './import-command.js';
-import { start } from './serve.js';
 
+// Each command's code is loaded only when it runs: `serve` does not hold the importers (pg,
+// csv-parse) or the admin client in memory, and a short command does not load the server.
 const USAGE = `usage: tally <command>
   serve     API and aggregator in one process (default; embedded log and database)
   api       the HTTP edge only (TRANSPORT=redis|kafka, DATABASE_URL)
@@ -47,6 +45,7 @@ async function main(argv: string[]): Promise<number> {
         );
         return 2;
       }
+      const { start } = await import('./serve.js');
       const running = await start(command, config, logger);
       logger.info(
         {
@@ -79,13 +78,13 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'import':
-      return importCommand(argv.slice(1), config);
+      return (await import('./import-command.js')).importCommand(argv.slice(1), config);
     case 'sites':
     case 'keys':
     case 'users':
-      return adminCommand(command, argv.slice(1), config);
+      return (await import('./admin-command.js')).adminCommand(command, argv.slice(1), config);
     case 'dead-letters':
-      return deadLettersCommand(argv.slice(1), config);
+      return (await import('./dead-letters-command.js')).deadLettersCommand(argv.slice(1), config);
     case 'migrate': {
       const db = await openDb(config);
       const r = await migrate(db);

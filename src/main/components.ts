@@ -2,7 +2,6 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { createVisitorSalts, saltStoreOf, type VisitorSalts } from '../ingest/visitor-salts.js';
 import type { Db } from '../storage/db.js';
-import { createPgDb } from '../storage/pg-db.js';
 import { createPgliteDb } from '../storage/pglite-db.js';
 import { createTransport, traitsOf } from '../transport/create-transport.js';
 import type { Transport } from '../transport/transport.js';
@@ -10,6 +9,8 @@ import type { Transport } from '../transport/transport.js';
 /** PostgreSQL server when DATABASE_URL is set, else embedded PGlite under DATA_DIR. */
 export async function openDb(config: Config): Promise<Db> {
   if (config.db.url) {
+    // pg is loaded only for a PostgreSQL server (3 MB of heap in the embedded default).
+    const { createPgDb } = await import('../storage/pg-db.js');
     return createPgDb({ url: config.db.url, poolSize: config.db.poolSize });
   }
   // Asynchronous commits only when the embedded log holds each batch until a synchronous

@@ -1,7 +1,6 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { createEmbeddedLog, EMBEDDED_TRAITS } from './embedded-log/embedded-log.js';
-import { createRedisStreams } from './redis-streams.js';
 import { BROKER_TRAITS, type Transport, type TransportTraits } from './transport.js';
 
 /** The traits of the log TRANSPORT names, known before it is opened (the database is first). */
@@ -30,6 +29,8 @@ export async function createTransport(
       if (!config.redisUrl) {
         throw new Error('TRANSPORT=redis needs REDIS_URL');
       }
+      // The Redis client is loaded only when Redis is the log (about 4 MB of heap otherwise).
+      const { createRedisStreams } = await import('./redis-streams.js');
       return createRedisStreams(
         {
           url: config.redisUrl,
