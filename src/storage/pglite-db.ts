@@ -116,10 +116,11 @@ export async function createPgliteDb(opts: {
 }
 
 /**
- * A first start creates the database in a child process. PGlite's initdb runs a second PGlite
- * and the initdb module beside the first, whose WASM memories stay reachable from it: 450 MB
- * more RSS for as long as the server lived. Done in a thread that then ends, 90 MB still stayed
- * (freed, but kept by malloc). Costs about 0.8 s, once per data directory.
+ * A first start creates and migrates the database in a child process (pglite-init.ts). PGlite's
+ * initdb runs a second PGlite and the initdb module beside the first, whose WASM memories stay
+ * reachable from it: 450 MB more RSS for as long as the server lived. Done in a thread that then
+ * ends, 90 MB still stayed (freed, but kept by malloc). Costs about 0.8 s, once per data
+ * directory; the server's own migrate() then finds nothing to do.
  */
 async function initInChild(dataDir: string): Promise<void> {
   const args = FROM_SOURCE
