@@ -30,6 +30,33 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's browser script: plain JavaScript, checked for undefined names and slips.
+    files: ['src/dashboard/**/*.js'],
+    extends: [tseslint.configs.eslintRecommended],
+    languageOptions: {
+      sourceType: 'script',
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'location',
+          'history',
+          'sessionStorage',
+          'fetch',
+          'Node',
+          'URLSearchParams',
+          'setTimeout',
+          'clearTimeout',
+          'setInterval',
+          'clearInterval',
+          'addEventListener',
+          'uPlot',
+        ].map((g) => [g, 'readonly']),
+      ),
+    },
+    rules: { curly: 'error', 'no-undef': 'error', 'no-unused-vars': 'error', 'no-var': 'error' },
+  },
+  {
     // Tests read untyped JSON bodies; `any` there is the honest type.
     files: ['test/**/*.ts', 'src/**/*.test.ts'],
     rules: {

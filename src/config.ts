@@ -42,6 +42,11 @@ const EnvSchema = z.object({
   RATE_LIMIT_WINDOW_MS: int(100, 86_400_000).default(60_000),
   RATE_LIMIT_MAX: int(0, 100_000_000).default(0),
   TRUSTED_PROXIES: z.string().default(''),
+  /** A MaxMind-format country database to use instead of the bundled one (dimensions/country.ts). */
+  MAXMIND_DB: z
+    .string()
+    .optional()
+    .transform((v) => v || undefined),
   MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
   MAX_EVENTS_PER_REQUEST: int(1, 100_000).default(1000),
   DEDUP_WINDOW_DAYS: int(1, 365).default(7),
@@ -65,6 +70,8 @@ const EnvSchema = z.object({
   DEAD_LETTER_RETENTION_DAYS: int(0, 36_500).default(30),
   /** Days the per-user rows behind exact unique users are kept; 0: forever. */
   USER_ROWS_RETENTION_DAYS: int(0, 36_500).default(0),
+  /** Events from a bot's user agent: left out of every report and counted as drop `bot`, or `count`ed like people. */
+  BOTS: z.enum(['drop', 'count']).default('drop'),
   AGG_BATCH_MAX_EVENTS: int(1, 100_000).default(5000),
   AGG_BATCH_MAX_WAIT_MS: int(0, 10_000).default(100),
   AGG_CONCURRENCY: int(1, 16).default(2),
@@ -99,6 +106,8 @@ const EnvSchema = z.object({
   BULL_BOARD_PASSWORD: z.string().min(1).optional(),
   /** Seed 002: JSON file `{ "<campaign_id>": "<account_id>" }` giving its pixels their account. */
   CAMPAIGN_ACCOUNTS_FILE: z.string().min(1).optional(),
+  /** The secret signing click links (`GET /c`); default: one made once and kept in the database. */
+  LINK_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -117,6 +126,8 @@ export interface Config {
     minTsMs: number;
     maxFutureMs: number;
     visitorSalt: string | undefined;
+    /** MAXMIND_DB: the country database's path; undefined: the bundled one. */
+    countryDb: string | undefined;
   };
   readonly logging: { level: Env['LOG_LEVEL'] };
   readonly auth: {
@@ -159,8 +170,11 @@ export interface Config {
     concurrency: number;
     dedupWindowMs: number;
     retention: { deadLetterDays: number; userRowDays: number };
+    bots: 'drop' | 'count';
   };
   readonly shutdownTimeoutMs: number;
+  /** Signed click links: the secret, when LINK_SECRET sets it (else the database's). */
+  readonly links: { secret: string | undefined };
   readonly compat: {
     campaignAccountsFile: string | undefined;
     /** Seed 002's CORS origins (empty: the edge's own CORS rules). */
@@ -233,6 +247,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       minTsMs: e.MIN_EVENT_TS,
       maxFutureMs: e.MAX_FUTURE_MS,
       visitorSalt: e.VISITOR_SALT,
+      countryDb: e.MAXMIND_DB,
     },
     logging: { level: e.LOG_LEVEL },
     auth: {
@@ -276,8 +291,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         deadLetterDays: e.DEAD_LETTER_RETENTION_DAYS,
         userRowDays: e.USER_ROWS_RETENTION_DAYS,
       },
+      bots: e.BOTS,
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    links: { secret: e.LINK_SECRET },
     compat: {
       campaignAccountsFile: e.CAMPAIGN_ACCOUNTS_FILE,
       allowedOrigins: list(e.ALLOWED_ORIGINS),

@@ -26,6 +26,12 @@ import { kafkaVersion, postgresVersion, redisVersion } from './services.js';
 import type { MachineInfo, RunResult } from './types.js';
 
 async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--reports')) {
+    // Its own part with its own options (reports.ts): report latency over a year of data.
+    const { runReportsBench } = await import('./reports.js');
+    await runReportsBench(argv);
+    return 0;
+  }
   let opts: BenchOptions;
   try {
     opts = parseOptions(argv);

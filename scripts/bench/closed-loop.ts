@@ -37,9 +37,9 @@ export async function runClosedLoop(
             path: '/v1/events',
             headers: { 'content-type': 'application/json', ...opts.headers },
             setupRequest: (req, context) => {
-              const { reqId, body } = ledger.take();
+              const { reqId, body, userAgent } = ledger.take();
               (context as Ctx).reqId = reqId;
-              return { ...req, body };
+              return { ...req, body, headers: { ...req.headers, 'user-agent': userAgent } };
             },
             onResponse: (status, body, context, headers) => {
               tally.answered(status, headers?.['retry-after'] !== undefined);

@@ -21,13 +21,13 @@ export class Ledger {
     private readonly checkReplies = true,
   ) {}
 
-  /** A new request: its id and its body. */
-  take(): { reqId: number; body: string } {
+  /** A new request: its id, its body and the user agent to send it with. */
+  take(): { reqId: number; body: string; userAgent: string } {
     const reqId = this.nextReq++;
     const start = this.nextSeq;
     this.nextSeq += this.batch;
     this.inflight.set(reqId, start);
-    return { reqId, body: this.body(start) };
+    return { reqId, body: this.body(start), userAgent: USER_AGENTS[this.agentOf(start)]! };
   }
 
   /**
@@ -99,7 +99,41 @@ export class Ledger {
     return `[${parts.join(',')}]`;
   }
 
+  /**
+   * A page view as a browser's tracker sends it: the page URL (one in 20 with UTM tags), the
+   * referrer (one in 10 from a search engine, one in 10 from one of 7 other sites, the rest the
+   * site's own pages), so that the aggregator derives every dimension as it would in real use.
+   */
+  /** The user agent of a request (by its first event): each user keeps one, as people do. */
+  private agentOf(seq: number): number {
+    return Math.floor(seq / this.batch) % USER_AGENTS.length;
+  }
+
   private event(seq: number): string {
-    return `{"event_id":"${this.prefix}${seq}","type":"page_view","site_id":"${this.site}","path":"/p${seq % 50}","user_id":"u${seq % 1000}"}`;
+    const page = seq % 50;
+    // 996 users, user n always with user agent n mod 6 (996 is a multiple of 6).
+    const user = 6 * Math.floor((seq % 996) / 6) + this.agentOf(seq);
+    const utm =
+      seq % 20 === 0
+        ? `?utm_source=newsletter&utm_medium=email&utm_campaign=c${seq % 3}&utm_content=b${seq % 2}`
+        : '';
+    const r = seq % 10;
+    const referrer =
+      r === 0
+        ? 'https://www.google.com/'
+        : r === 1
+          ? `https://blog${seq % 7}.example.org/post`
+          : `https://bench.example/p${(seq + 1) % 50}`;
+    return `{"event_id":"${this.prefix}${seq}","type":"page_view","site_id":"${this.site}","path":"/p${page}","url":"https://bench.example/p${page}${utm}","referrer":"${referrer}","user_id":"u${user}"}`;
   }
 }
+
+/** The load's user agents, one per request in turn: the major browsers on desktop and phone. */
+export const USER_AGENTS = [
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36',
+  'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15',
+  'Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0',
+  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1',
+  'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36',
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0',
+];

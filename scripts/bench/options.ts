@@ -60,6 +60,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --import                tally import of generated page views (PostgreSQL, embedded;
                           with and without dedup) beside COPY of the same rows
   --import-events N       page views in the import file (default 1M; --quick 5k)
+  --reports               alone: report latency over a year of one site (1 M visitors, 50,000
+                          paths) on embedded and PostgreSQL (reports.ts: --db, --runs,
+                          --visitors, --paths)
   --edge-auth             what allowed origins and CORS cost per ingest request: the gate and
                           the CORS decision in-process (ns per request, against an empty call),
                           then fastify with and without them over HTTP (µs per request)

@@ -24,11 +24,15 @@ export interface AggregatorOptions {
   retention?: { deadLetterDays: number; userRowDays: number };
   /** How many committed (site, day, user) keys to remember per generation (two are kept). */
   knownUsers?: number;
+  /** Bot events: `drop` (the default; drop reason `bot`) or `count` (like people). */
+  bots?: 'drop' | 'count';
 }
 
 export interface AggregatorStats {
   batches: number;
   counted: number;
+  /** New events left out as bots (BOTS=drop). */
+  bots: number;
   duplicates: number;
   deadLettered: number;
   lastBatchAt: number | undefined;
@@ -74,6 +78,7 @@ export function createAggregator(
   const stats: AggregatorStats = {
     batches: 0,
     counted: 0,
+    bots: 0,
     duplicates: 0,
     deadLettered: 0,
     lastBatchAt: undefined,
@@ -94,6 +99,7 @@ export function createAggregator(
     dedupWindowMs: opts.dedupWindowMs,
     knownUsers,
     totals: stats,
+    bots: opts.bots ?? 'drop',
   });
   const arrivals = new ArrivalTracker();
   const dedup = createDedupMaintenance({

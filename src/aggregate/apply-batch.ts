@@ -1,3 +1,4 @@
+import { deriveDimensions } from '../dimensions/derive.js';
 import type { CanonicalEvent } from '../events/event.js';
 import type { Logger } from '../logger.js';
 import { isRetriableDbError, type Db } from '../storage/db.js';
@@ -13,6 +14,8 @@ import { unstorableReason } from './storable.js';
 
 export interface ApplyTotals {
   counted: number;
+  /** New events left out as bots (BOTS=drop). */
+  bots: number;
   duplicates: number;
   deadLettered: number;
 }
@@ -31,6 +34,8 @@ export function createBatchApplier(deps: {
   /** (site, day, user) rows known to be stored: not sent again. */
   knownUsers: KnownKeys;
   totals: ApplyTotals;
+  /** Bot events: `drop` (counted as drop reason `bot` only) or `count` (like people). */
+  bots?: 'drop' | 'count';
 }): (batch: Batch) => Promise<void> {
   const { db, logger, knownUsers, totals } = deps;
 
@@ -52,23 +57,31 @@ export function createBatchApplier(deps: {
       }
     }
     let usersWritten: string[] = [];
+    let bots = 0;
     const counted = await db.transaction(async (tx) => {
       // First: it takes the dedup generation's share lock.
-      const newEvents =
-        fresh.length > 0 ? await insertEventIds(tx, fresh, deps.dedupWindowMs) : [];
+      const newEvents = fresh.length > 0 ? await insertEventIds(tx, fresh, deps.dedupWindowMs) : [];
       duplicates += fresh.length - newEvents.length;
-      usersWritten = await applyRollups(tx, newEvents, knownUsers);
+      // Derived once here, after dedup: only new events cost a derivation.
+      const written = await applyRollups(tx, newEvents, knownUsers, undefined, {
+        dims: newEvents.map(deriveDimensions),
+        bots: deps.bots ?? 'drop',
+        now,
+      });
+      usersWritten = written.keys;
+      bots = written.bots;
       await addDeadLetters(tx, dead);
-      await addDrops(tx, now, { duplicate: duplicates, dead_letter: dead.length });
+      await addDrops(tx, now, { duplicate: duplicates, dead_letter: dead.length, bot: bots });
       if (checkpoint) {
         await saveCheckpoint(tx, checkpoint.name, checkpoint.position);
       }
-      return newEvents.length;
+      return newEvents.length - bots;
     });
     for (const k of usersWritten) {
       knownUsers.add(k);
     }
     totals.counted += counted;
+    totals.bots += bots;
     totals.duplicates += duplicates;
     totals.deadLettered += dead.length;
   }

@@ -1,6 +1,12 @@
 import type { Logger } from '../logger.js';
 import type { Db } from '../storage/db.js';
-import { oldestUserDayBefore, purgeDeadLetters, purgeUserDay } from '../storage/retention.repo.js';
+import {
+  oldestUserDayBefore,
+  purgeDeadLetters,
+  purgeMinutes,
+  purgeUserDay,
+} from '../storage/retention.repo.js';
+import { REALTIME_HORIZON_MS } from '../rollups/dimensions.js';
 import { DAY_MS, dayOf } from '../events/time.js';
 
 export interface RetentionOptions {
@@ -17,14 +23,21 @@ const PASS_MS = 10_000;
 
 /**
  * Purges, in the background, what is older than its retention: dead letters in batches, and
- * per-user rows one day at a time (their daily counts kept). Returns what one pass removed.
+ * per-user rows one day at a time (their daily counts kept), realtime minute buckets past an
+ * hour. Returns what one pass removed.
  */
 export function createRetention(db: Db, logger: Logger, opts: RetentionOptions) {
   const clock = opts.clock ?? Date.now;
-  return async function purge(): Promise<{ deadLetters: number; userRows: number }> {
-    const removed = { deadLetters: 0, userRows: 0 };
+  return async function purge(): Promise<{
+    deadLetters: number;
+    userRows: number;
+    minuteRows: number;
+  }> {
+    const removed = { deadLetters: 0, userRows: 0, minuteRows: 0 };
     const end = Date.now() + PASS_MS;
     try {
+      // Realtime's minute buckets (with their per-user rows) serve the last hour at most.
+      removed.minuteRows = await purgeMinutes(db, new Date(clock() - REALTIME_HORIZON_MS));
       if (opts.deadLetterDays > 0) {
         const before = new Date(clock() - opts.deadLetterDays * DAY_MS);
         for (let n = BATCH; n === BATCH && Date.now() < end;) {
@@ -45,6 +58,7 @@ export function createRetention(db: Db, logger: Logger, opts: RetentionOptions) 
     } catch (err) {
       logger.warn({ err }, 'retention purge failed; will retry');
     }
+    // Minute rows go every pass: not worth a log line of their own.
     if (removed.deadLetters + removed.userRows > 0) {
       logger.info(removed, 'purged rows past their retention');
     }

@@ -80,6 +80,13 @@ export interface CanonicalEvent {
   user_id?: string;
   visitor_id?: string;
   vh?: string;
+  /** The request's `User-Agent`, cut to 512 characters: browser, OS, device and bot are derived from it. */
   ua?: string;
+  /**
+   * ISO 3166-1 alpha-2 (upper case) of the client IP, looked up at the edge (dimensions/country.ts)
+   * for events with a site; absent when unknown. The IP itself never leaves the edge. Not a
+   * client field: /v1/events refuses `country` in its input.
+   */
+  country?: string;
   props?: Record<string, string | number | boolean | null>;
 }

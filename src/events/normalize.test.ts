@@ -118,6 +118,44 @@ describe('normalizeEvent', () => {
   });
 });
 
+describe('normalizeEvent: country and user agent', () => {
+  const withCountry = { ...ctx, country: 'US' };
+
+  it("puts the request's country on a site's events only, never the IP", () => {
+    const site = normalizeEvent({ type: 'page_view', site_id: 's' }, 0, withCountry, opts);
+    expect(site.ok && site.event.country).toBe('US');
+    expect(JSON.stringify(site)).not.toContain('203.0.113.9');
+    const ad = normalizeEvent({ type: 'impression', ad_id: 'a' }, 0, withCountry, opts);
+    expect(ad.ok && 'country' in ad.event).toBe(false);
+    const unknown = normalizeEvent({ type: 'page_view', site_id: 's' }, 0, ctx, opts);
+    expect(unknown.ok && 'country' in unknown.event).toBe(false);
+  });
+
+  it('refuses a client-sent country: only the edge sets it', () => {
+    expect(
+      normalizeEvent({ type: 'page_view', site_id: 's', country: 'FR' }, 0, withCountry, opts),
+    ).toEqual({
+      ok: false,
+      errors: [{ index: 0, field: 'country', message: 'is not a field of the canonical event' }],
+    });
+  });
+
+  it('keeps the user agent on every event, cut to 512 characters, and the full url', () => {
+    const url = 'https://x.test/a?utm_source=news';
+    for (const raw of [
+      { type: 'page_view', site_id: 's', url },
+      { type: 'click', ad_id: 'a', url },
+      { type: 'signup' },
+    ]) {
+      const r = normalizeEvent(raw, 0, { ...ctx, userAgent: 'U'.repeat(600) }, opts);
+      expect(r.ok && r.event.ua).toBe('U'.repeat(512));
+      if (r.ok && raw.url !== undefined) {
+        expect(r.event.url).toBe(url);
+      }
+    }
+  });
+});
+
 describe('one description of the event', () => {
   it('the documentation schema and the validator know the same fields, with the same limits', () => {
     const sample: Record<string, unknown> = {

@@ -13,6 +13,11 @@ export interface RequestContext {
   origin?: string | undefined;
   /** The `Authorization` header, for an ingest key (server-side senders). */
   authorization?: string | undefined;
+  /**
+   * The country of `ip` (ISO 3166-1 alpha-2), looked up once per request by the ingest
+   * (dimensions/country.ts); undefined when unknown or not looked up.
+   */
+  country?: string | undefined;
 }
 
 export interface NormalizeOptions {
@@ -241,6 +246,10 @@ export function normalizeEvent(
   }
   if (ctx.userAgent) {
     event.ua = ctx.userAgent.slice(0, UA_MAX);
+  }
+  // Only a site's events are broken down by country: the ad rollups have no country.
+  if (ctx.country !== undefined && event.site_id !== undefined) {
+    event.country = ctx.country;
   }
   if (
     event.site_id !== undefined &&

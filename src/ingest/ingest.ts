@@ -2,6 +2,7 @@ import type { CanonicalEvent } from '../events/event.js';
 import { normalizeEvent, type NormalizeOptions, type RequestContext } from '../events/normalize.js';
 import { invalidEvents, tooManyEvents, type FieldError } from '../errors.js';
 import type { Transport } from '../transport/transport.js';
+import type { CountryOf } from '../dimensions/country.js';
 import type { DropCounter } from './drop-counter.js';
 
 /** Whether a request's events may be taken for their sites (origins, ingest keys). */
@@ -21,7 +22,13 @@ export interface Ingest {
 }
 
 export function createIngest(
-  deps: { transport: Transport; drops: DropCounter; gate?: IngestGate },
+  deps: {
+    transport: Transport;
+    drops: DropCounter;
+    gate?: IngestGate;
+    /** The client IP's country (dimensions/country.ts), looked up once per request. */
+    countryOf?: CountryOf;
+  },
   opts: NormalizeOptions & { maxEventsPerRequest: number },
 ): Ingest {
   let accepted = 0;
@@ -34,6 +41,10 @@ export function createIngest(
       }
       if (raw.length === 0) {
         throw invalidEvents([{ field: 'events', message: 'must hold at least one event' }]);
+      }
+      if (deps.countryOf !== undefined && ctx.ip !== undefined && ctx.country === undefined) {
+        // ~1 µs once per request; the IP stays here, only its country goes on the events.
+        ctx = { ...ctx, country: deps.countryOf(ctx.ip) };
       }
       const events = new Array<CanonicalEvent>(raw.length);
       let errors: FieldError[] | undefined;

@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { deleteUser, keysAdmin, sitesAdmin, type KeyView, type SiteView } from '../auth/admin.js';
 import { AppError } from '../errors.js';
+import { linkProblem, signLink, type LinkParams } from '../pixels/links.js';
+import { linkSecret } from '../pixels/link-secret.js';
 import type { Db } from '../storage/db.js';
 import type { UserDataDeleted } from '../storage/user-data.repo.js';
 
@@ -14,10 +16,12 @@ export interface AdminClient {
   createKey(input: Record<string, unknown>): Promise<KeyView & { key: string }>;
   revokeKey(id: string): Promise<void>;
   deleteUser(userId: string, siteId: string | undefined): Promise<UserDataDeleted>;
+  /** A signed click link; `url` on `base` (the database knows no server's address). */
+  signLink(input: Record<string, unknown>, base: string): Promise<{ url: string; path: string }>;
 }
 
 /** Straight to the database (PostgreSQL, or the embedded one while no server holds it). */
-export function dbAdminClient(db: Db): AdminClient {
+export function dbAdminClient(db: Db, opts: { linkSecret?: string } = {}): AdminClient {
   return {
     listSites: () => sitesAdmin.list(db),
     addSite: (input) => sitesAdmin.add(db, input),
@@ -27,6 +31,14 @@ export function dbAdminClient(db: Db): AdminClient {
     createKey: (input) => keysAdmin.create(db, input),
     revokeKey: (id) => keysAdmin.revoke(db, id),
     deleteUser: (userId, siteId) => deleteUser(db, userId, siteId),
+    async signLink(input, base) {
+      const problem = linkProblem(input);
+      if (problem !== undefined) {
+        throw new AppError('INVALID_PARAMETER', problem, 400);
+      }
+      const path = signLink(await linkSecret(db, opts.linkSecret), input as LinkParams);
+      return { url: new URL(path, base).href, path };
+    },
   };
 }
 
@@ -75,5 +87,6 @@ export function httpAdminClient(baseUrl: string, key: string | undefined): Admin
           `/v1/users/${id(u)}${site === undefined ? '' : `?site_id=${id(site)}`}`,
         )
       ).deleted,
+    signLink: (input) => call('POST', '/v1/links', input),
   };
 }

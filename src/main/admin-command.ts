@@ -18,6 +18,8 @@ export const ADMIN_USAGE = `usage:
   tally keys create --scope read|ingest|admin [--site ID]... [--name N]
   tally keys revoke <key_id>
   tally users delete <user_id> [--site ID]
+  tally links sign --target URL [--site ID] [--path P] [--ad-id A] [--ad-unit U] [--campaign C]
+                   [--creative K] [--account N] [--base URL]
 options:
   --url URL   use a running server's admin API (key: TALLY_ADMIN_KEY, else DATA_DIR/admin.key);
               without it, the database itself, or the local server when it holds the embedded one
@@ -34,6 +36,14 @@ const OPTIONS = {
   scope: { type: 'string' },
   site: { type: 'string', multiple: true },
   url: { type: 'string' },
+  target: { type: 'string' },
+  path: { type: 'string' },
+  'ad-id': { type: 'string' },
+  'ad-unit': { type: 'string' },
+  campaign: { type: 'string' },
+  creative: { type: 'string' },
+  account: { type: 'string' },
+  base: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -42,7 +52,7 @@ type Values = ReturnType<
   typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>
 >['values'];
 
-/** `tally sites|keys|users …`: exit code 0, 1 (refused: the reason on stderr) or 2 (usage). */
+/** `tally sites|keys|users|links …`: exit code 0, 1 (refused: the reason on stderr) or 2 (usage). */
 export async function adminCommand(noun: string, argv: string[], config: Config): Promise<number> {
   let parsed;
   try {
@@ -65,6 +75,7 @@ export async function adminCommand(noun: string, argv: string[], config: Config)
   const out = (x: unknown, text: string) =>
     process.stdout.write(v.json ? `${JSON.stringify(x, null, 2)}\n` : `${text}\n`);
   return withClient(config, v.url, async (client) => {
+    v.base ??= v.url ?? `http://localhost:${config.http.port}`;
     try {
       await action.run(client, arg ?? '', v, out);
       return 0;
@@ -102,7 +113,31 @@ const keyLine = (k: KeyView) =>
     k.revoked_at ? `revoked ${k.revoked_at}` : `last used ${k.last_used_at ?? 'never'}`
   }${k.name ? `\t${k.name}` : ''}`;
 
+const linkInput = (v: Values) => {
+  const input: Record<string, string | undefined> = {
+    target: v.target,
+    site_id: v.site?.[0],
+    path: v.path,
+    ad_id: v['ad-id'],
+    ad_unit_id: v['ad-unit'],
+    campaign_id: v.campaign,
+    creative_id: v.creative,
+    account_id: v.account,
+  };
+  return Object.fromEntries(Object.entries(input).filter(([, x]) => x !== undefined));
+};
+
 const ACTIONS: Record<string, Action> = {
+  'links sign': {
+    needsArg: false,
+    run: async (c, _a, v, out) => {
+      if ((v.site?.length ?? 0) > 1) {
+        throw new AppError('INVALID_PARAMETER', 'give at most one --site', 400);
+      }
+      const link = await c.signLink(linkInput(v), v.base!);
+      out(link, link.url);
+    },
+  },
   'sites list': {
     needsArg: false,
     run: async (c, _a, _v, out) => {
@@ -198,7 +233,7 @@ async function withClient(
   const db = await openDb(config);
   try {
     await migrate(db);
-    return await fn(dbAdminClient(db));
+    return await fn(dbAdminClient(db, { linkSecret: config.links.secret }));
   } finally {
     await db.close();
     if (config.db.url === undefined) {

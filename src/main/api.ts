@@ -13,14 +13,20 @@ import { seed003QueueActionRoutes } from '../compat/seed-003-nestjs/routes.js';
 import { buildServer } from '../http/build-server.js';
 import { createDropCounter } from '../ingest/drop-counter.js';
 import { createIngest } from '../ingest/ingest.js';
+import { openCountries } from '../dimensions/country.js';
 import { ingestRoutes } from '../ingest/ingest.routes.js';
 import { createDeadLetterReplay } from '../ops/dead-letters.js';
 import { deadLetterRoutes } from '../ops/dead-letters.routes.js';
 import { healthRoutes, type Lifecycle } from '../ops/health.routes.js';
 import { metricsRoutes, type Metrics } from '../ops/metrics.js';
 import { createRateLimiter } from '../ratelimit/create-rate-limiter.js';
-import { rateLimitHooks } from '../ratelimit/rate-limit.hook.js';
+import { INGEST_ROUTE, rateLimitHooks } from '../ratelimit/rate-limit.hook.js';
 import { reportingRoutes } from '../reporting/reporting.routes.js';
+import { linkSecret } from '../pixels/link-secret.js';
+import { linkRoutes } from '../pixels/links.routes.js';
+import { PIXEL_ROUTES, pixelRoutes } from '../pixels/pixels.routes.js';
+import { loadTracker } from '../tracker/tracker-asset.js';
+import { trackerRoutes } from '../tracker/tracker.routes.js';
 import type { Db } from '../storage/db.js';
 import type { Transport } from '../transport/transport.js';
 import type { Aggregator } from '../aggregate/aggregator.js';
@@ -54,11 +60,13 @@ export async function startApi(
   opts: { listen?: boolean } = {},
 ): Promise<Api> {
   const { db, transport, lifecycle } = deps;
+  // Read once, before anything is opened: a missing MAXMIND_DB file stops start-up.
+  const countries = openCountries(config.ingest.countryDb);
   const drops = createDropCounter(db, logger.child({ component: 'drops' }));
   const salts = await openVisitorSalts(config, db, logger);
   const auth = await openAuth(config, db, logger, drops);
   const ingest = createIngest(
-    { transport, drops, gate: auth.gate },
+    { transport, drops, gate: auth.gate, countryOf: countries.countryOf },
     {
       maxEventsPerRequest: config.ingest.maxEventsPerRequest,
       minTsMs: config.ingest.minTsMs,
@@ -88,15 +96,21 @@ export async function startApi(
       overrides: { prefixes: SEED_002_PATHS, origins: config.compat.allowedOrigins },
     }),
     ...(auth.keys ? [accessHooks(auth.keys)] : []),
-    ...(rateLimit ? [rateLimitHooks(limiter, rateLimit)] : []),
+    ...(rateLimit
+      ? [rateLimitHooks(limiter, { ...rateLimit, routes: [INGEST_ROUTE, ...PIXEL_ROUTES] })]
+      : []),
   ];
   deps.metrics.attach({ ingest, drops });
+  const links = { linkSecret: await linkSecret(db, config.links.secret) };
   const app = await buildServer(logger, http, [
     deps.metrics.httpHooks(),
     docs,
     ...guards,
     metricsRoutes(deps.metrics),
     ingestRoutes(ingest),
+    trackerRoutes(await loadTracker()),
+    pixelRoutes({ ingest, ...links }),
+    linkRoutes(links),
     reportingRoutes(db),
     adminRoutes({ db, sites: auth.sites, auth: auth.keys }),
     deadLetterRoutes({ replay }),

@@ -17,6 +17,7 @@ const USAGE = `usage: tally <command>
   sites     register sites: allowed origins, public reports (tally sites --help)
   keys      create, list and revoke API keys (tally keys --help)
   users     delete a user's data (tally users delete <user_id> [--site ID])
+  links     sign a click link: tally links sign --target URL --ad-id A (tally links --help)
   dead-letters  list, show and replay dead letters (tally dead-letters --help)`;
 
 async function main(argv: string[]): Promise<number> {
@@ -82,6 +83,7 @@ async function main(argv: string[]): Promise<number> {
     case 'sites':
     case 'keys':
     case 'users':
+    case 'links':
       return (await import('./admin-command.js')).adminCommand(command, argv.slice(1), config);
     case 'dead-letters':
       return (await import('./dead-letters-command.js')).deadLettersCommand(argv.slice(1), config);
@@ -108,6 +110,12 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
+    // A setting found wrong only at start-up (MAXMIND_DB's file): one line, as loadConfig's.
+    if (err instanceof ConfigError) {
+      process.stderr.write(`tally: ${err.message}\n`);
+      process.exitCode = 2;
+      return;
+    }
     process.stderr.write(`tally: ${(err as Error).stack ?? String(err)}\n`);
     process.exitCode = 1;
   },

@@ -6,8 +6,11 @@ import { DAY_MS, dayOf, hourOf, minuteOf } from '../events/time.js';
 import { ErrorBody } from '../http/error-handler.js';
 import type { Queryable } from '../storage/db.js';
 import { dateRange, day, instant } from './params.js';
+import { FilterEcho, FilterParam, parseFilter } from './dimension-params.js';
+import { dimensionRoutes } from './dimension.routes.js';
+import { filteredSeries, filteredStats } from './reports/filtered.js';
 import { AD_DIMENSIONS, adStats, type AdDimension } from './reports/ad-stats.js';
-import { deadLetter, deadLetters, dropsByReason } from './reports/pipeline.js';
+import { deadLetter, deadLetters, dropsByReason, siteDropsByReason } from './reports/pipeline.js';
 import { siteStats } from './reports/site-stats.js';
 import { siteTimeseries } from './reports/site-timeseries.js';
 
@@ -30,16 +33,25 @@ const StatsQuery = Type.Object({
   from: Type.Optional(DateParam),
   to: Type.Optional(DateParam),
   top: Type.Integer({ minimum: 1, maximum: MAX_TOP, default: 10 }),
+  filter: Type.Optional(FilterParam),
 });
+const FILTERED = 'absent with a filter';
 const StatsReply = Type.Object({
   site_id: Type.String(),
   from: Type.String(),
   to: Type.String(),
+  filter: Type.Optional(FilterEcho),
   total_views: Type.Integer(),
   total_events: Type.Integer(),
-  unique_users: Type.Integer(),
-  top_paths: Type.Array(Type.Object({ path: Type.String(), views: Type.Integer() })),
-  events_by_type: Type.Record(Type.String(), Type.Integer()),
+  unique_users: Type.Optional(Type.Integer({ description: 'absent with a path filter' })),
+  top_paths: Type.Optional(
+    Type.Array(Type.Object({ path: Type.String(), views: Type.Integer() }), {
+      description: FILTERED,
+    }),
+  ),
+  events_by_type: Type.Optional(
+    Type.Record(Type.String(), Type.Integer(), { description: FILTERED }),
+  ),
 });
 
 const SeriesQuery = Type.Object({
@@ -47,10 +59,12 @@ const SeriesQuery = Type.Object({
   from: DateParam,
   to: DateParam,
   interval: Enum(['hour', 'day'] as const, 'day'),
+  filter: Type.Optional(FilterParam),
 });
 const SeriesReply = Type.Object({
   site_id: Type.String(),
   interval: Type.String(),
+  filter: Type.Optional(FilterEcho),
   from: Type.String(),
   to: Type.String(),
   buckets: Type.Array(
@@ -92,7 +106,17 @@ const AdsReply = Type.Object({
   ),
 });
 
-const DropsQuery = Type.Object({ from: Type.Optional(DateParam), to: Type.Optional(DateParam) });
+const DropsQuery = Type.Object({
+  from: Type.Optional(DateParam),
+  to: Type.Optional(DateParam),
+  site_id: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 128,
+      description: "one site's drops per event day (reasons kept per site: bot)",
+    }),
+  ),
+});
 const DropsReply = Type.Object({
   drops: Type.Record(Type.String(), Type.Integer()),
   total: Type.Integer(),
@@ -128,6 +152,8 @@ const floorTo = {
 /** Reporting reads rollups only. */
 export function reportingRoutes(db: Queryable) {
   return async (app: FastifyInstance) => {
+    await dimensionRoutes(db)(app);
+
     app.get(
       '/v1/stats',
       {
@@ -137,6 +163,15 @@ export function reportingRoutes(db: Queryable) {
       async (req) => {
         const q = req.query as Static<typeof StatsQuery>;
         const { from, to } = dateRange(q);
+        const filter = parseFilter(q.filter);
+        if (filter) {
+          return {
+            site_id: q.site_id,
+            from,
+            to,
+            ...(await filteredStats(db, q.site_id, from, to, filter)),
+          };
+        }
         return {
           site_id: q.site_id,
           from,
@@ -155,6 +190,17 @@ export function reportingRoutes(db: Queryable) {
       async (req) => {
         const q = req.query as Static<typeof SeriesQuery>;
         const { from, to, days } = dateRange({ from: q.from, to: q.to });
+        const filter = parseFilter(q.filter);
+        if (filter) {
+          if (q.interval !== 'day') {
+            throw invalidParameter(
+              'interval',
+              'a filter needs interval=day (dimensions are daily)',
+            );
+          }
+          const buckets = await filteredSeries(db, q.site_id, from, to, filter);
+          return { site_id: q.site_id, interval: q.interval, filter, from, to, buckets };
+        }
         const buckets = q.interval === 'day' ? days : days * 24;
         if (buckets > MAX_SERIES_BUCKETS) {
           throw invalidParameter(
@@ -231,7 +277,10 @@ export function reportingRoutes(db: Queryable) {
         if (q.to !== undefined) {
           day('to', q.to);
         }
-        const drops = await dropsByReason(db, q.from, q.to);
+        const drops =
+          q.site_id === undefined
+            ? await dropsByReason(db, q.from, q.to)
+            : await siteDropsByReason(db, q.site_id, q.from, q.to);
         return { drops, total: Object.values(drops).reduce((a, b) => a + b, 0) };
       },
     );

@@ -1,5 +1,7 @@
 import { AD_DIMENSIONS, type CanonicalEvent } from '../events/event.js';
 import { dayOf, hourOf, minuteOf } from '../events/time.js';
+import { deriveDimensions, type Dimensions } from '../dimensions/derive.js';
+import { addDims, newDimAcc, REALTIME_HORIZON_MS, ROLLUP_DIMS, type DimAcc } from './dimensions.js';
 
 /** A counter row: key columns then counter columns, in table column order. */
 export type Row = (string | number)[];
@@ -70,6 +72,52 @@ export const TABLES = {
     ],
     counters: ['views', 'events'],
   },
+  siteDims: {
+    table: 'site_daily_dims',
+    keys: [
+      { name: 'site_id', type: 'text' },
+      { name: 'day', type: 'date' },
+      { name: 'dim', type: 'text' },
+      { name: 'value', type: 'text' },
+    ],
+    counters: ['views', 'events'],
+  },
+  siteProps: {
+    table: 'site_daily_props',
+    keys: [
+      { name: 'site_id', type: 'text' },
+      { name: 'day', type: 'date' },
+      { name: 'type', type: 'text' },
+      { name: 'key', type: 'text' },
+      { name: 'value', type: 'text' },
+    ],
+    counters: ['events'],
+  },
+  siteBots: {
+    table: 'site_daily_bots',
+    keys: [
+      { name: 'site_id', type: 'text' },
+      { name: 'day', type: 'date' },
+    ],
+    counters: ['events'],
+  },
+  siteMinute: {
+    table: 'site_minute',
+    keys: [
+      { name: 'site_id', type: 'text' },
+      { name: 'minute', type: 'timestamptz' },
+    ],
+    counters: ['views', 'events'],
+  },
+  siteMinutePaths: {
+    table: 'site_minute_paths',
+    keys: [
+      { name: 'site_id', type: 'text' },
+      { name: 'minute', type: 'timestamptz' },
+      { name: 'path', type: 'text' },
+    ],
+    counters: ['views'],
+  },
   ad_minute: adTable('ad_minute'),
   ad_hourly: adTable('ad_hourly'),
   ad_daily: adTable('ad_daily'),
@@ -81,10 +129,41 @@ export type TableKey = keyof typeof TABLES;
 /** Rollup deltas of a set of (already deduplicated) events, per table, keyed for merging. */
 export type Deltas = Map<TableKey, Map<string, Row>>;
 
+/** Tables of rows that are a set (exact visitors): inserted ON CONFLICT DO NOTHING. */
+export const SET_TABLES = {
+  users: { table: 'site_daily_users', columns: ['site_id', 'day', 'user_key'] },
+  profiles: {
+    table: 'site_daily_user_profiles',
+    columns: ['site_id', 'day', 'user_key', 'browser', 'os', 'device', 'country'],
+  },
+  dimUsers: {
+    table: 'site_daily_dim_users',
+    columns: ['site_id', 'day', 'dim', 'value', 'user_key'],
+  },
+  minuteUsers: { table: 'site_minute_users', columns: ['site_id', 'minute', 'user_key'] },
+} as const;
+export type SetKey = keyof typeof SET_TABLES;
+
 export interface RollupResult {
   deltas: Deltas;
   /** [site_id, day, user_key] rows for exact unique users. */
   users: Map<string, [string, string, string]>;
+  /**
+   * The other set tables' rows, keyed for `KnownKeys` (each key starts with its table's name,
+   * so keys of two tables never meet).
+   */
+  sets: Map<Exclude<SetKey, 'users'>, Map<string, Row>>;
+  /** Bot events left out of every rollup (counted in `site_daily_bots` only). */
+  bots: number;
+}
+
+export interface RollupOptions {
+  /** Each event's dimensions, aligned with the events (derived here when absent). */
+  dims?: readonly Dimensions[];
+  /** `drop` (the default): bots are counted in `site_daily_bots` only; `count`: like people. */
+  bots?: 'drop' | 'count';
+  /** The aggregator's clock: minute buckets are written for the last hour's events only. */
+  now?: number;
 }
 
 /** What one site's events of one UTC day add up to; the keys below it are short. */
@@ -100,6 +179,17 @@ interface SiteDay {
   paths: Map<string, number>;
   /** type → path → [events, first event time] */
   typePaths: Map<string, Map<string, [number, number]>>;
+  users: Set<string>;
+  dims: DimAcc;
+  bots: number;
+  /** Realtime: minute label → [views, events, path → views, users] */
+  minutes: Map<string, MinuteAcc>;
+}
+
+interface MinuteAcc {
+  views: number;
+  events: number;
+  paths: Map<string, number>;
   users: Set<string>;
 }
 
@@ -135,11 +225,16 @@ export function userKey(e: CanonicalEvent): string | undefined {
  * per (site, day) and per ad, where the per-event keys are short (a path, a type, an hour), and
  * the composite-keyed rows are made once per distinct row at the end.
  */
-export function computeRollups(events: CanonicalEvent[]): RollupResult {
+export function computeRollups(events: CanonicalEvent[], opts: RollupOptions = {}): RollupResult {
   const siteDays = new Map<string, SiteDay>();
   const ads = new Map<string, AdCounts>();
+  const dropBots = opts.bots !== 'count';
+  const recent = (opts.now ?? Date.now()) - REALTIME_HORIZON_MS;
+  let bots = 0;
   let last: SiteDay | undefined;
-  for (const e of events) {
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i]!;
+    const d = opts.dims?.[i] ?? deriveDimensions(e);
     const isView = e.type === 'page_view';
     const site = e.site_id;
     if (site !== undefined) {
@@ -159,10 +254,18 @@ export function computeRollups(events: CanonicalEvent[]): RollupResult {
             paths: new Map(),
             typePaths: new Map(),
             users: new Set(),
+            dims: newDimAcc(),
+            bots: 0,
+            minutes: new Map(),
           };
           siteDays.set(sd, g);
         }
         last = g;
+      }
+      if (d.bot && dropBots) {
+        g.bots++;
+        bots++;
+        continue;
       }
       g.events++;
       g.types.set(e.type, (g.types.get(e.type) ?? 0) + 1);
@@ -198,6 +301,14 @@ export function computeRollups(events: CanonicalEvent[]): RollupResult {
       if (user !== undefined) {
         g.users.add(user);
       }
+      addDims(g.dims, e, d, user);
+      if (e.ts >= recent) {
+        addMinute(g.minutes, e, isView, user);
+      }
+    } else if (d.bot && dropBots) {
+      // An ad event has no site: a bot's is not counted, and its drop has no site to go to.
+      bots++;
+      continue;
     }
     if (
       (e.type === 'impression' || e.type === 'click') &&
@@ -216,12 +327,48 @@ export function computeRollups(events: CanonicalEvent[]): RollupResult {
       bump(a.days, dayOf(e.ts), i);
     }
   }
-  return toRows(siteDays, ads);
+  return { ...toRows(siteDays, ads), bots };
 }
 
-function toRows(siteDays: Map<string, SiteDay>, ads: Map<string, AdCounts>): RollupResult {
+function addMinute(
+  minutes: Map<string, MinuteAcc>,
+  e: CanonicalEvent,
+  isView: boolean,
+  user: string | undefined,
+): void {
+  const label = minuteOf(e.ts);
+  let m = minutes.get(label);
+  if (!m) {
+    m = { views: 0, events: 0, paths: new Map(), users: new Set() };
+    minutes.set(label, m);
+  }
+  m.events++;
+  if (isView) {
+    m.views++;
+    if (e.path !== undefined) {
+      m.paths.set(e.path, (m.paths.get(e.path) ?? 0) + 1);
+    }
+  }
+  if (user !== undefined) {
+    m.users.add(user);
+  }
+}
+
+function toRows(
+  siteDays: Map<string, SiteDay>,
+  ads: Map<string, AdCounts>,
+): Omit<RollupResult, 'bots'> {
   const deltas: Deltas = new Map();
   const users = new Map<string, [string, string, string]>();
+  const sets: RollupResult['sets'] = new Map();
+  const set = (name: Exclude<SetKey, 'users'>) => {
+    let m = sets.get(name);
+    if (!m) {
+      m = new Map();
+      sets.set(name, m);
+    }
+    return m;
+  };
   const table = (name: TableKey) => {
     let m = deltas.get(name);
     if (!m) {
@@ -258,6 +405,22 @@ function toRows(siteDays: Map<string, SiteDay>, ads: Map<string, AdCounts>): Rol
     for (const user of g.users) {
       users.set(`${sd}\u0001${user}`, [site, day, user]);
     }
+    if (g.events > 0) {
+      dimRows(g, sd, table, set);
+    }
+    if (g.bots > 0) {
+      table('siteBots').set(sd, [site, day, g.bots]);
+    }
+    for (const [minute, m] of g.minutes) {
+      const sm = `${site}\u0001${minute}`;
+      table('siteMinute').set(sm, [site, minute, m.views, m.events]);
+      for (const [path, n] of m.paths) {
+        table('siteMinutePaths').set(`${sm}\u0001${path}`, [site, minute, path, n]);
+      }
+      for (const user of m.users) {
+        set('minuteUsers').set(`m\u0001${sm}\u0001${user}`, [site, minute, user]);
+      }
+    }
   }
   for (const [d, a] of ads) {
     for (const [name, buckets, label] of [
@@ -272,7 +435,45 @@ function toRows(siteDays: Map<string, SiteDay>, ads: Map<string, AdCounts>): Rol
       }
     }
   }
-  return { deltas, users };
+  return { deltas, users, sets };
+}
+
+/** The dimension rows of one site and day. Set-row keys start with their table's letter. */
+function dimRows(
+  g: SiteDay,
+  sd: string,
+  table: (name: TableKey) => Map<string, Row>,
+  set: (name: Exclude<SetKey, 'users'>) => Map<string, Row>,
+): void {
+  const { site, day, dims } = g;
+  const counters = table('siteDims');
+  ROLLUP_DIMS.forEach((dim, i) => {
+    for (const [value, [views, n]] of dims.counts[i]!) {
+      counters.set(`${sd}\u0001${dim}\u0001${value}`, [site, day, dim, value, views, n]);
+    }
+  });
+  for (const [user, v] of dims.visitors) {
+    for (const p of v.profiles) {
+      set('profiles').set(`p\u0001${sd}\u0001${user}\u0001${p.join('\u0001')}`, [
+        site,
+        day,
+        user,
+        ...p,
+      ]);
+    }
+    for (const [dim, value] of v.acquired) {
+      set('dimUsers').set(`d\u0001${sd}\u0001${dim}\u0001${value}\u0001${user}`, [
+        site,
+        day,
+        dim,
+        value,
+        user,
+      ]);
+    }
+  }
+  for (const [k, [type, key, value, n]] of dims.props) {
+    table('siteProps').set(`${sd}\u0001${k}`, [site, day, type, key, value, n]);
+  }
 }
 
 /** Ad counts already summed per UTC minute (seed 000 kept only these). */

@@ -33,10 +33,41 @@ export async function purgeUserDay(db: Db, day: string): Promise<number> {
        ON CONFLICT (site_id, day) DO UPDATE SET users = site_daily_user_counts.users + EXCLUDED.users`,
       [day],
     );
-    const r = await tx.query(
-      '/* retention:user-rows */ DELETE FROM site_daily_users WHERE day = $1::date',
+    // The dimensions' visitors per value of the day, kept the same way.
+    await tx.query(
+      `/* retention:dim-user-counts */ INSERT INTO site_daily_dim_user_counts (site_id, day, dim, value, visitors)
+       SELECT site_id, day, dim, value, count(*) FROM (
+         SELECT site_id, day, dim, value FROM site_daily_dim_users WHERE day = $1::date
+         UNION ALL
+         SELECT site_id, day, dim, value FROM (
+           SELECT DISTINCT site_id, day, d.dim, d.value, user_key FROM site_daily_user_profiles,
+             LATERAL (VALUES ('browser', browser), ('os', os), ('device', device), ('country', country)) AS d(dim, value)
+             WHERE day = $1::date
+         ) p
+       ) v GROUP BY site_id, day, dim, value
+       ON CONFLICT (site_id, day, dim, value) DO UPDATE SET visitors = site_daily_dim_user_counts.visitors + EXCLUDED.visitors`,
       [day],
     );
-    return r.rowCount ?? 0;
+    let n = 0;
+    for (const table of ['site_daily_users', 'site_daily_user_profiles', 'site_daily_dim_users']) {
+      const r = await tx.query(
+        `/* retention:user-rows */ DELETE FROM ${table} WHERE day = $1::date`,
+        [day],
+      );
+      n += r.rowCount ?? 0;
+    }
+    return n;
   });
+}
+
+/** Realtime minute buckets older than `before`: they serve the last few minutes only. */
+export async function purgeMinutes(db: Db, before: Date): Promise<number> {
+  let n = 0;
+  for (const table of ['site_minute', 'site_minute_paths', 'site_minute_users']) {
+    const r = await db.query(`/* retention:minutes */ DELETE FROM ${table} WHERE minute < $1`, [
+      before.toISOString(),
+    ]);
+    n += r.rowCount ?? 0;
+  }
+  return n;
 }

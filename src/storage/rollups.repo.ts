@@ -3,7 +3,10 @@ import type { Queryable } from './db.js';
 import type { KnownKeys } from '../rollups/known-keys.js';
 import {
   computeRollups,
+  SET_TABLES,
   TABLES,
+  type RollupOptions,
+  type SetKey,
   type CounterTable,
   type Deltas,
   type Row,
@@ -57,30 +60,51 @@ export async function applyDeltas(tx: Queryable, deltas: Deltas): Promise<void> 
   }
 }
 
+/** What `applyRollups` wrote. */
+export interface RollupWrite {
+  /** Keys of the set rows (visitors) written, for `known` once the transaction committed. */
+  keys: string[];
+  /** Bot events left out of the rollups (for the drop ledger). */
+  bots: number;
+}
+
 /**
- * Adds the rollup deltas of new events. Unique-user rows that `known` holds are committed
- * already and are not sent again; returns the keys of the user rows written, for the caller to
- * add to `known` once the transaction has committed. With `usersVia`, the user rows go through
- * that connection instead, at the same time as the counters: they are a set (adding a row
- * again changes nothing), so they may commit apart from, and before, the counters.
+ * Adds the rollup deltas of new events. Set rows (exact visitors) that `known` holds are
+ * committed already and are not sent again; returns the keys of the set rows written, for the
+ * caller to add to `known` once the transaction has committed. With `usersVia`, the set rows go
+ * through that connection instead, at the same time as the counters: they are a set (adding a
+ * row again changes nothing), so they may commit apart from, and before, the counters.
  */
 export async function applyRollups(
   tx: Queryable,
   events: CanonicalEvent[],
   known?: KnownKeys,
   usersVia?: Queryable,
-): Promise<string[]> {
-  const { deltas, users } = computeRollups(events);
+  opts: RollupOptions = {},
+): Promise<RollupWrite> {
+  const { deltas, users, sets, bots } = computeRollups(events, opts);
   const keys: string[] = [];
-  const rows: Row[] = [];
-  for (const [k, row] of users) {
-    if (!known?.has(k)) {
-      keys.push(k);
-      rows.push(row);
+  const fresh = (m: Map<string, Row>): Row[] => {
+    const rows: Row[] = [];
+    for (const [k, row] of m) {
+      if (!known?.has(k)) {
+        keys.push(k);
+        rows.push(row);
+      }
     }
+    return rows;
+  };
+  const writes: [SetKey, Row[]][] = [['users', fresh(users)]];
+  for (const name of [...sets.keys()].sort()) {
+    writes.push([name, fresh(sets.get(name)!)]);
   }
+  const insertSets = async (q: Queryable) => {
+    for (const [name, rows] of writes) {
+      await insertSetRows(q, name, rows);
+    }
+  };
   if (usersVia) {
-    const writing = insertUserRows(usersVia, rows);
+    const writing = insertSets(usersVia);
     // Awaited below, after the counters; a failure meanwhile must not go unhandled.
     writing.catch(() => undefined);
     try {
@@ -89,20 +113,22 @@ export async function applyRollups(
       await writing.catch(() => undefined);
     }
     await writing;
-    return keys;
+    return { keys, bots };
   }
   await applyDeltas(tx, deltas);
-  await insertUserRows(tx, rows);
-  return keys;
+  await insertSets(tx);
+  return { keys, bots };
 }
 
-async function insertUserRows(q: Queryable, rows: Row[]): Promise<void> {
+async function insertSetRows(q: Queryable, name: SetKey, rows: Row[]): Promise<void> {
   if (rows.length === 0) {
     return;
   }
-  rows.sort((a, b) => cmp(a, b, 3));
+  const { table, columns: cols } = SET_TABLES[name];
+  rows.sort((a, b) => cmp(a, b, cols.length));
+  const types = cols.map((c) => (c === 'day' ? 'date' : c === 'minute' ? 'timestamptz' : 'text'));
   await q.query(
-    '/* aggregate:users */ INSERT INTO site_daily_users (site_id, day, user_key) SELECT * FROM unnest($1::text[], $2::date[], $3::text[]) ON CONFLICT DO NOTHING',
-    columns(rows, 3),
+    `/* aggregate:${name} */ INSERT INTO ${table} (${cols.join(', ')}) SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}) ON CONFLICT DO NOTHING`,
+    columns(rows, cols.length),
   );
 }

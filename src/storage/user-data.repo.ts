@@ -8,7 +8,7 @@ export interface UserDataDeleted {
 
 /**
  * Removes what Tally keeps that names a user: the (site, day, user) rows that count unique
- * users, and the dead letters whose event carries that `user_id`. Counters are anonymous and
+ * users and visitors per dimension value (and realtime's per-minute ones), and the dead letters whose event carries that `user_id`. Counters are anonymous and
  * stay. One transaction.
  */
 export async function deleteUserData(
@@ -17,10 +17,23 @@ export async function deleteUserData(
   siteId: string | undefined,
 ): Promise<UserDataDeleted> {
   return db.transaction(async (tx) => {
-    const users = await tx.query(
-      `DELETE FROM site_daily_users WHERE user_key = $1 AND ($2::text IS NULL OR site_id = $2)`,
-      [`u:${userId}`, siteId ?? null],
-    );
+    let userRows = 0;
+    // Every table of per-user rows: unique users, the dimensions' visitors, realtime's. The
+    // count reported is the first's (one per site and day), which the API has always given.
+    for (const table of [
+      'site_daily_users',
+      'site_daily_user_profiles',
+      'site_daily_dim_users',
+      'site_minute_users',
+    ]) {
+      const r = await tx.query(
+        `DELETE FROM ${table} WHERE user_key = $1 AND ($2::text IS NULL OR site_id = $2)`,
+        [`u:${userId}`, siteId ?? null],
+      );
+      if (table === 'site_daily_users') {
+        userRows = r.rowCount ?? 0;
+      }
+    }
     // Payloads are stored as JSON text (or worse: they are what could not be processed), so
     // narrow by the serialised field, then check each parsed payload.
     const candidates = await tx.query<{ id: string; payload: string }>(
@@ -37,7 +50,7 @@ export async function deleteUserData(
       ids.length === 0
         ? { rowCount: 0 }
         : await tx.query('DELETE FROM dead_letters WHERE id = ANY($1::bigint[])', [ids]);
-    return { unique_user_rows: users.rowCount ?? 0, dead_letters: dead.rowCount ?? 0 };
+    return { unique_user_rows: userRows, dead_letters: dead.rowCount ?? 0 };
   });
 }
 

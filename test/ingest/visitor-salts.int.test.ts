@@ -25,6 +25,12 @@ import { caughtUp, get, post, startServer, today, waitFor } from '../helpers/ser
 import { createTestDatabase, pgAvailable } from '../helpers/services.pg.js';
 import { redisAvailable, requireService, TEST_REDIS_URL } from '../helpers/services.js';
 
+// Real browsers' user agents: a made-up one ("browser one") is a bot to isbot, and a bot's
+// events are not counted.
+const BROWSER_ONE =
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+const BROWSER_TWO = 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0';
+
 const pgUp = requireService(
   'PostgreSQL',
   await pgAvailable(),
@@ -176,9 +182,9 @@ function describeSalts(
       try {
         const pv = { type: 'page_view', site_id: 'cookieless', path: '/' };
         const send = (ua: string) => post(`${s.url}/v1/events`, pv, { 'user-agent': ua });
-        expect((await send('browser one')).status).toBe(202);
-        expect((await send('browser one')).status).toBe(202);
-        expect((await send('browser two')).status).toBe(202);
+        expect((await send(BROWSER_ONE)).status).toBe(202);
+        expect((await send(BROWSER_ONE)).status).toBe(202);
+        expect((await send(BROWSER_TWO)).status).toBe(202);
         await caughtUp(s);
         const r = await get(`${s.url}/v1/stats?site_id=cookieless&date=${today()}`);
         expect(r.body).toMatchObject({ total_views: 3, unique_users: 2 });
@@ -230,9 +236,9 @@ describe.skipIf(!pgUp || !redisUp)('two API processes on one PostgreSQL', () => 
     const site = `salted-${id}`;
     const pv = { type: 'page_view', site_id: site, path: '/' };
     for (const [api, ua] of [
-      [apis[0], 'browser one'],
-      [apis[1], 'browser one'],
-      [apis[1], 'browser two'],
+      [apis[0], BROWSER_ONE],
+      [apis[1], BROWSER_ONE],
+      [apis[1], BROWSER_TWO],
     ] as const) {
       expect((await post(`${api.url}/v1/events`, pv, { 'user-agent': ua })).status).toBe(202);
     }

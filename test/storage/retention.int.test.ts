@@ -6,7 +6,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRetention } from '../../src/aggregate/retention.js';
 import { createLogger } from '../../src/logger.js';
+import { breakdown } from '../../src/reporting/reports/breakdown.js';
+import { filteredTotals } from '../../src/reporting/reports/filtered.js';
 import { siteStats } from '../../src/reporting/reports/site-stats.js';
+import { applyRollups } from '../../src/storage/rollups.repo.js';
+import { deleteUserData } from '../../src/storage/user-data.repo.js';
 import { siteTimeseries } from '../../src/reporting/reports/site-timeseries.js';
 import type { Db } from '../../src/storage/db.js';
 import { migrate } from '../../src/storage/migrate.js';
@@ -67,7 +71,7 @@ describe.runIf(up)('retention', () => {
       userRowDays: 30,
       clock: () => NOW,
     });
-    expect(await purge()).toEqual({ deadLetters: 12000, userRows: 4 });
+    expect(await purge()).toEqual({ deadLetters: 12000, userRows: 4, minuteRows: 0 });
     const left = await db.query<{ n: string }>('SELECT count(*) AS n FROM dead_letters');
     expect(Number(left.rows[0]!.n)).toBe(3);
     const rows = await db.query<{ day: string }>(
@@ -97,10 +101,72 @@ describe.runIf(up)('retention', () => {
     expect((await siteStats(db, 's', '2026-11-25', '2026-11-25', 10)).unique_users).toBe(2);
 
     // A second pass has nothing left to do; a late row for a purged day is added to its count.
-    expect(await purge()).toEqual({ deadLetters: 0, userRows: 0 });
+    expect(await purge()).toEqual({ deadLetters: 0, userRows: 0, minuteRows: 0 });
     await users(db, [['s', '2026-10-01', 'u:u7']]);
-    expect(await purge()).toEqual({ deadLetters: 0, userRows: 1 });
+    expect(await purge()).toEqual({ deadLetters: 0, userRows: 1, minuteRows: 0 });
     expect((await siteStats(db, 's', '2026-10-01', '2026-10-01', 10)).unique_users).toBe(3);
+  });
+
+  it("purges the dimensions' per-visitor rows with their counts kept, and minute rows after an hour", async () => {
+    const t = await createTestDatabase();
+    cleanups.push(t.drop);
+    const db = createPgDb({ url: t.url, poolSize: 2 });
+    cleanups.push(() => db.close());
+    await migrate(db);
+    const d = {
+      bot: false,
+      source: 'Google',
+      browser: 'Firefox',
+      os: 'Linux',
+      device: 'desktop',
+      country: 'DE',
+    };
+    const ev = (user: string, ts: number) => ({
+      event_id: `${user}-${ts}`,
+      type: 'page_view',
+      ts,
+      received_at: ts,
+      site_id: 's',
+      path: '/',
+      user_id: user,
+    });
+    const old = Date.parse('2026-10-01T10:00:00Z');
+    const events = [ev('u1', old), ev('u2', old), ev('u1', NOW - 60_000)];
+    await db.transaction((tx) =>
+      applyRollups(tx, events, undefined, undefined, { dims: events.map(() => d), now: NOW }),
+    );
+    const visitors = async () =>
+      (await breakdown(db, 's', '2026-10-01', '2026-12-01', { dimension: 'browser' }, 10)).map(
+        (r) => [r.value, r.visitors],
+      );
+    expect(await visitors()).toEqual([['Firefox', 2]]);
+    const purge = createRetention(db, logger, {
+      deadLetterDays: 0,
+      userRowDays: 30,
+      clock: () => NOW,
+    });
+    // One day of rows in three tables: users, profiles, source; no minute row is an hour old.
+    expect(await purge()).toEqual({ deadLetters: 0, userRows: 6, minuteRows: 0 });
+    // u1 counts on each day now (as unique users over purged days do).
+    expect(await visitors()).toEqual([['Firefox', 3]]);
+    expect(
+      await filteredTotals(db, 's', '2026-10-01', '2026-10-01', {
+        dimension: 'source',
+        value: 'Google',
+      }),
+    ).toEqual({ views: 2, events: 2, visitors: 2 });
+    const later = createRetention(db, logger, {
+      deadLetterDays: 0,
+      userRowDays: 0,
+      clock: () => NOW + 2 * 3_600_000,
+    });
+    expect(await later()).toEqual({ deadLetters: 0, userRows: 0, minuteRows: 3 });
+    // Erasure: the user's remaining rows of every per-user table.
+    await deleteUserData(db, 'u1', undefined);
+    for (const table of ['site_daily_users', 'site_daily_user_profiles', 'site_daily_dim_users']) {
+      const r = await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`);
+      expect(Number(r.rows[0]!.n), table).toBe(0);
+    }
   });
 
   it('keeps everything with retention 0', async () => {
@@ -118,6 +184,6 @@ describe.runIf(up)('retention', () => {
       userRowDays: 0,
       clock: () => NOW,
     });
-    expect(await purge()).toEqual({ deadLetters: 0, userRows: 0 });
+    expect(await purge()).toEqual({ deadLetters: 0, userRows: 0, minuteRows: 0 });
   });
 });

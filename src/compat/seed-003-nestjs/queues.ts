@@ -13,7 +13,7 @@ export const QUEUE_NAME = 'analytics-events';
 export interface QueueSources {
   log(): { waiting: number; state: 'up' | 'down' };
   /** `paused` is absent when this process runs no aggregator (`tally api`). */
-  aggregated(): { counted: number; duplicates: number; paused?: boolean };
+  aggregated(): { counted: number; duplicates: number; bots?: number; paused?: boolean };
   db: Queryable;
 }
 
@@ -31,7 +31,7 @@ export interface QueueCounts {
  * - waiting: events durable in the log and not yet aggregated (the batch in hand included);
  * - active: 0, since a batch being applied is still counted as waiting until it commits;
  * - completed: events this process's aggregator finished since it started (counted,
- *   duplicates alike, as BullMQ completes a job that changed nothing);
+ *   duplicates and bots alike, as BullMQ completes a job that changed nothing);
  * - failed: dead-lettered events not yet replayed (table `dead_letters`, like
  *   `removeOnFail: false`; a retry replays them and they leave this count);
  * - delayed: 0, Tally never schedules events for later.
@@ -48,7 +48,7 @@ export async function queueCounts(src: QueueSources): Promise<QueueCounts> {
   }
   const a = src.aggregated();
   const waiting = src.log().waiting;
-  const completed = a.counted + a.duplicates;
+  const completed = a.counted + a.duplicates + (a.bots ?? 0);
   return { waiting, active: 0, completed, failed, delayed: 0, total: waiting + completed + failed };
 }
 

@@ -13,6 +13,21 @@ export async function dropsByReason(
   return Object.fromEntries(r.rows.map((row) => [row.reason, Number(row.events)]));
 }
 
+/** One site's drops per reason over event days: the reasons kept per site (bot). */
+export async function siteDropsByReason(
+  db: Queryable,
+  siteId: string,
+  from?: string,
+  to?: string,
+): Promise<Record<string, number>> {
+  const r = await db.query<{ events: number | null }>(
+    '/* report:site-drops */ SELECT SUM(events)::int8 AS events FROM site_daily_bots WHERE site_id = $1 AND ($2::date IS NULL OR day >= $2::date) AND ($3::date IS NULL OR day <= $3::date)',
+    [siteId, from ?? null, to ?? null],
+  );
+  const bots = Number(r.rows[0]?.events ?? 0);
+  return bots > 0 ? { bot: bots } : {};
+}
+
 export interface DeadLetter {
   id: number;
   failed_at: string;

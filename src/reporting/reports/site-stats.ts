@@ -8,14 +8,13 @@ export interface SiteStats {
   events_by_type: Record<string, number>;
 }
 
-/** Views, events, exact unique users (distinct over the whole range), top paths, counts per type. */
-export async function siteStats(
+/** Views, events and exact unique users (distinct over the whole range) of a site. */
+export async function siteTotals(
   db: Queryable,
   siteId: string,
   from: string,
   to: string,
-  top: number,
-): Promise<SiteStats> {
+): Promise<{ views: number; events: number; users: number }> {
   const args = [siteId, from, to];
   const totals = await db.query<{ views: number; events: number }>(
     '/* report:site-totals */ SELECT COALESCE(SUM(views), 0)::int8 AS views, COALESCE(SUM(events), 0)::int8 AS events FROM site_daily WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date',
@@ -29,6 +28,23 @@ export async function siteStats(
      AS n`,
     args,
   );
+  return {
+    views: Number(totals.rows[0]?.views ?? 0),
+    events: Number(totals.rows[0]?.events ?? 0),
+    users: Number(users.rows[0]?.n ?? 0),
+  };
+}
+
+/** Views, events, exact unique users (distinct over the whole range), top paths, counts per type. */
+export async function siteStats(
+  db: Queryable,
+  siteId: string,
+  from: string,
+  to: string,
+  top: number,
+): Promise<SiteStats> {
+  const args = [siteId, from, to];
+  const totals = await siteTotals(db, siteId, from, to);
   const paths = await db.query<{ path: string; views: number }>(
     '/* report:site-top-paths */ SELECT path, SUM(views)::int8 AS views FROM site_daily_paths WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date GROUP BY path ORDER BY views DESC, path ASC LIMIT $4',
     [...args, top],
@@ -38,9 +54,9 @@ export async function siteStats(
     args,
   );
   return {
-    total_views: Number(totals.rows[0]?.views ?? 0),
-    total_events: Number(totals.rows[0]?.events ?? 0),
-    unique_users: Number(users.rows[0]?.n ?? 0),
+    total_views: totals.views,
+    total_events: totals.events,
+    unique_users: totals.users,
     top_paths: paths.rows.map((r) => ({ path: r.path, views: Number(r.views) })),
     events_by_type: Object.fromEntries(types.rows.map((r) => [r.type, Number(r.events)])),
   };

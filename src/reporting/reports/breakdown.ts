@@ -1,0 +1,103 @@
+import type { Queryable } from '../../storage/db.js';
+import { PROFILE_DIMS, type RollupDim } from '../../rollups/dimensions.js';
+
+export interface BreakdownRow {
+  value: string;
+  views: number;
+  events: number;
+  /** Absent for `path` and `prop`: they keep no per-visitor rows. */
+  visitors?: number;
+}
+
+/** One breakdown: a rollup dimension, path, or a custom property of one event type. */
+export type BreakdownOf =
+  | { dimension: RollupDim }
+  | { dimension: 'path' }
+  | { dimension: 'prop'; type: string; key: string };
+
+const isProfile = (d: string): d is (typeof PROFILE_DIMS)[number] =>
+  (PROFILE_DIMS as readonly string[]).includes(d);
+
+/**
+ * Exact visitors per value of a dimension over [from, to]: distinct over the per-visitor rows,
+ * plus the counts kept for days whose rows the retention purged. `$1` site, `$2`/`$3` the days,
+ * `$4` the dimension. Browser, OS, device and country come from the visitor profiles, one
+ * column each; the acquisition dimensions from their (dim, value, user) rows.
+ */
+export function visitorsSql(dim: RollupDim): string {
+  const rows = isProfile(dim)
+    ? `SELECT ${dim} AS value, user_key FROM site_daily_user_profiles WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date`
+    : 'SELECT value, user_key FROM site_daily_dim_users WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date AND dim = $4';
+  return `SELECT value, SUM(n)::int8 AS visitors FROM (
+      SELECT value, COUNT(*) AS n FROM (SELECT DISTINCT value, user_key FROM (${rows}) r) d GROUP BY value
+      UNION ALL
+      SELECT value, visitors FROM site_daily_dim_user_counts WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date AND dim = $4
+    ) v GROUP BY value`;
+}
+
+/**
+ * The top `limit` values of a dimension over an inclusive UTC date range, by visitors, then
+ * views, then value (path and prop: by views or events, then value).
+ */
+export async function breakdown(
+  db: Queryable,
+  siteId: string,
+  from: string,
+  to: string,
+  of: BreakdownOf,
+  limit: number,
+): Promise<BreakdownRow[]> {
+  type R = { value: string; views: number; events: number; visitors?: number };
+  let r: { rows: R[] };
+  if (of.dimension === 'path') {
+    r = await db.query<R>(
+      `/* report:breakdown-path */ SELECT path AS value, (SUM(events) FILTER (WHERE type = 'page_view'))::int8 AS views, SUM(events)::int8 AS events
+       FROM site_daily_type_paths WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date
+       GROUP BY path ORDER BY views DESC NULLS LAST, events DESC, path COLLATE "C" LIMIT $4`,
+      [siteId, from, to, limit],
+    );
+  } else if (of.dimension === 'prop') {
+    r = await db.query<R>(
+      `/* report:breakdown-prop */ SELECT value, SUM(events)::int8 AS events
+       FROM site_daily_props WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date AND type = $4 AND key = $5
+       GROUP BY value ORDER BY events DESC, value COLLATE "C" LIMIT $6`,
+      [siteId, from, to, of.type, of.key, limit],
+    );
+    const views = of.type === 'page_view';
+    return r.rows.map((row) => ({
+      value: row.value,
+      views: views ? Number(row.events) : 0,
+      events: Number(row.events),
+    }));
+  } else {
+    r = await db.query<R>(
+      `/* report:breakdown */ SELECT c.value, c.views, c.events, COALESCE(v.visitors, 0)::int8 AS visitors FROM (
+         SELECT value, SUM(views)::int8 AS views, SUM(events)::int8 AS events FROM site_daily_dims
+         WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date AND dim = $4 GROUP BY value
+       ) c LEFT JOIN (${visitorsSql(of.dimension)}) v ON v.value = c.value
+       ORDER BY visitors DESC, c.views DESC, c.value COLLATE "C" LIMIT $5`,
+      [siteId, from, to, of.dimension, limit],
+    );
+  }
+  return r.rows.map((row) => ({
+    value: row.value,
+    views: Number(row.views ?? 0),
+    events: Number(row.events),
+    ...(row.visitors === undefined ? {} : { visitors: Number(row.visitors) }),
+  }));
+}
+
+/** The events of one type over the range (a property breakdown's share is of these). */
+export async function typeEvents(
+  db: Queryable,
+  siteId: string,
+  from: string,
+  to: string,
+  type: string,
+): Promise<number> {
+  const r = await db.query<{ n: number }>(
+    '/* report:type-events */ SELECT COALESCE(SUM(events), 0)::int8 AS n FROM site_daily_types WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date AND type = $4',
+    [siteId, from, to, type],
+  );
+  return Number(r.rows[0]?.n ?? 0);
+}
