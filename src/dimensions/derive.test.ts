@@ -14,6 +14,21 @@ const event = (e: Partial<CanonicalEvent>): CanonicalEvent => ({
 });
 
 describe('deriveDimensions', () => {
+  it('answers a cached page as it answered first, whatever was done to an earlier answer', () => {
+    const derive = createDimensions({ pageCacheSize: 2 });
+    const landing = event({ url: 'https://a.example/?utm_source=x', referrer: 'https://t.co/1' });
+    const first = derive(landing);
+    first.utm_source = 'changed';
+    expect(derive(landing)).toMatchObject({ source: 'X', utm_source: 'x' });
+    // Past the bound the cache starts again; answers stay the same.
+    derive(event({ url: 'https://a.example/b' }));
+    derive(event({ url: 'https://a.example/c', referrer: 'https://a.example/b' }));
+    expect(derive(landing)).toMatchObject({ source: 'X', utm_source: 'x' });
+    expect(
+      derive(event({ url: 'https://a.example/c', referrer: 'https://a.example/b' })).source,
+    ).toBe(undefined);
+  });
+
   it('derives every dimension of a page view from a campaign link', () => {
     expect(
       deriveDimensions(
