@@ -36,7 +36,7 @@ describe('dimension rollups', () => {
       expect.arrayContaining([
         ['s', '2026-12-02', 'browser', 'Chrome', 1, 2],
         ['s', '2026-12-02', 'browser', 'Firefox', 1, 1],
-        ['s', '2026-12-02', 'source', '(direct)', 1, 2],
+        ['s', '2026-12-02', 'source', '(direct)', 1, 1],
         ['s', '2026-12-02', 'utm_campaign', 'x', 1, 1],
         ['s', '2026-12-02', 'country', 'US', 2, 3],
       ]),

@@ -106,7 +106,9 @@ export function addDims(
       acc.visitors.set(user, v);
     }
   }
-  for (let i = 0; i < ACQUISITION_DIMS.length; i++) {
+  // Where a visitor came from is a property of a page view: a custom event (a signup, a click)
+  // sent without the page's referrer would otherwise count its visitor as direct traffic.
+  for (let i = 0; isView && i < ACQUISITION_DIMS.length; i++) {
     const dim = ACQUISITION_DIMS[i]!;
     const value = d[dim];
     if (value !== undefined && value !== '') {

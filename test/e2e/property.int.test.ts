@@ -240,11 +240,12 @@ const isBot = (e: Ev) => 'bot' in CLIENTS[e.client]!;
 /** The value of a dimension the recount expects for an (non-bot) event. */
 function dimOf(e: Ev, dim: Dim): string | undefined {
   const c = CLIENTS[e.client]! as Record<string, unknown>;
+  // Where a visitor came from is counted on page views only.
   if (dim === 'source') {
-    return e.source;
+    return e.type === 'page_view' ? e.source : undefined;
   }
   if (dim.startsWith('utm_')) {
-    return e.utm[dim];
+    return e.type === 'page_view' ? e.utm[dim] : undefined;
   }
   return c[dim] as string;
 }
