@@ -27,6 +27,8 @@ import { linkRoutes } from '../pixels/links.routes.js';
 import { PIXEL_ROUTES, pixelRoutes } from '../pixels/pixels.routes.js';
 import { loadTracker } from '../tracker/tracker-asset.js';
 import { trackerRoutes } from '../tracker/tracker.routes.js';
+import { loadDashboard } from '../dashboard/dashboard-assets.js';
+import { dashboardRoutes } from '../dashboard/dashboard.routes.js';
 import type { Db } from '../storage/db.js';
 import type { Transport } from '../transport/transport.js';
 import type { Aggregator } from '../aggregate/aggregator.js';
@@ -109,6 +111,7 @@ export async function startApi(
     metricsRoutes(deps.metrics),
     ingestRoutes(ingest),
     trackerRoutes(await loadTracker()),
+    dashboardRoutes(await loadDashboard()),
     pixelRoutes({ ingest, ...links }),
     linkRoutes(links),
     reportingRoutes(db),
