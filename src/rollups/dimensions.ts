@@ -1,15 +1,9 @@
 import type { CanonicalEvent } from '../events/event.js';
 import type { Dimensions } from '../dimensions/derive.js';
+import { UTM_FIELDS } from '../dimensions/utm.js';
 
 /** Acquisition dimensions: absent on most events (internal navigation), visitors per value. */
-export const ACQUISITION_DIMS = [
-  'source',
-  'utm_source',
-  'utm_medium',
-  'utm_campaign',
-  'utm_term',
-  'utm_content',
-] as const;
+export const ACQUISITION_DIMS = ['source', ...UTM_FIELDS] as const;
 /** Dimensions of the visitor (user agent, country): one value each on every event. */
 export const PROFILE_DIMS = ['browser', 'os', 'device', 'country'] as const;
 /** Every dimension kept in `site_daily_dims`, in column-free (dim, value) rows. */
