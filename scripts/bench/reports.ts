@@ -12,14 +12,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/logger.js';
-import { serve } from '../../src/main/serve.js';
 import type { Db } from '../../src/storage/db.js';
 import { migrate } from '../../src/storage/migrate.js';
 import { createPgDb } from '../../src/storage/pg-db.js';
 import { createPgliteDb } from '../../src/storage/pglite-db.js';
 import { createDatabase, throwawayName } from '../../test/harness/databases.js';
+import { serveInProcess } from '../../test/harness/in-process.js';
 import { SERVICES } from './services.js';
 
 const DAY_MS = 86_400_000;
@@ -152,17 +150,7 @@ async function timeReports(
   runs: number,
   list: [string, string][],
 ): Promise<Record<string, number>> {
-  const config = loadConfig({
-    PORT: '0',
-    HOST: '127.0.0.1',
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'silent',
-    AUTH: 'off',
-    ...env,
-  });
-  const running = await serve(config, createLogger(config.logging));
-  const addr = running.app.server.address();
-  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
+  const { url, running } = await serveInProcess(env, dataDir);
   const out: Record<string, number> = {};
   try {
     for (const [name, path] of list) {

@@ -2,9 +2,9 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
-import { loadConfig, type Config } from '../../src/config.js';
-import { createLogger } from '../../src/logger.js';
-import { serve, type Serving } from '../../src/main/serve.js';
+import type { Config } from '../../src/config.js';
+import type { Serving } from '../../src/main/serve.js';
+import { serveInProcess } from '../harness/in-process.js';
 import { waitFor } from '../harness/ready.js';
 
 /** Polls until a condition holds (aggregation is asynchronous): the harness's, for the tests. */
@@ -34,19 +34,9 @@ export async function startServer(
   env: Record<string, string> = {},
   dataDir = newDataDir(),
 ): Promise<TestServer> {
-  const config = loadConfig({
-    PORT: '0',
-    HOST: '127.0.0.1',
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'silent',
-    AUTH: 'off',
-    ...env,
-  });
-  const running = await serve(config, createLogger(config.logging));
-  const addr = running.app.server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const { url, config, running } = await serveInProcess(env, dataDir);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     dataDir,
     config,
     running,
