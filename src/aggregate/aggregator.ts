@@ -3,6 +3,7 @@ import type { Logger } from '../logger.js';
 import { sleep } from '../retry.js';
 import type { Db } from '../storage/db.js';
 import { loadCheckpoint } from '../storage/checkpoints.repo.js';
+import { addDrops } from '../storage/drop-ledger.repo.js';
 import { KnownKeys } from '../rollups/known-keys.js';
 import type { Batch, Transport } from '../transport/transport.js';
 import { createBatchApplier } from './apply-batch.js';
@@ -169,6 +170,10 @@ export function createAggregator(
         maxWaitMs: opts.batchMaxWaitMs,
         concurrency: opts.concurrency ?? 1,
         release: () => flushDurably(db, name),
+        onLost: async (loss) => {
+          logger.error(loss, 'the log lost events it had acknowledged; counted as log_lost');
+          await addDrops(db, Date.now(), { log_lost: Math.max(1, loss.events) });
+        },
       });
       consuming.catch((err: unknown) => logger.error({ err }, 'consumer stopped'));
       await dedup.rotate();

@@ -8,7 +8,7 @@ import { addDrops } from '../storage/drop-ledger.repo.js';
 import { insertEventIds } from '../storage/event-ids.repo.js';
 import { applyRollups } from '../storage/rollups.repo.js';
 import type { KnownKeys } from '../rollups/known-keys.js';
-import type { Batch } from '../transport/transport.js';
+import type { Batch, Undecodable } from '../transport/transport.js';
 import { applyIsolating } from './isolate.js';
 import { unstorableReason } from './storable.js';
 
@@ -39,11 +39,15 @@ export function createBatchApplier(deps: {
 }): (batch: Batch) => Promise<void> {
   const { db, logger, knownUsers, totals } = deps;
 
-  async function applyOnce(events: CanonicalEvent[], checkpoint: Checkpoint): Promise<void> {
+  async function applyOnce(
+    events: CanonicalEvent[],
+    checkpoint: Checkpoint,
+    undecodable: readonly Undecodable[] = [],
+  ): Promise<void> {
     const now = Date.now();
     const seen = new Set<string>();
     const fresh: CanonicalEvent[] = [];
-    const dead: { event: unknown; reason: string }[] = [];
+    const dead: { event: unknown; reason: string }[] = undecodable.map(asDeadLetter);
     let duplicates = 0;
     for (const e of events) {
       const reason = unstorableReason(e);
@@ -86,23 +90,46 @@ export function createBatchApplier(deps: {
     totals.deadLettered += dead.length;
   }
 
-  async function deadLetter(event: CanonicalEvent, err: unknown, checkpoint: Checkpoint) {
+  async function deadLetter(
+    event: CanonicalEvent,
+    err: unknown,
+    checkpoint: Checkpoint,
+    undecodable: readonly Undecodable[],
+  ) {
     const reason = `storage rejected the event: ${(err as Error).message}`;
     logger.warn({ eventId: event.event_id, reason }, 'dead-lettering an event');
+    const dead = [{ event, reason }, ...undecodable.map(asDeadLetter)];
     await db.transaction(async (tx) => {
-      await addDeadLetters(tx, [{ event, reason }]);
-      await addDrops(tx, Date.now(), { dead_letter: 1 });
+      await addDeadLetters(tx, dead);
+      await addDrops(tx, Date.now(), { dead_letter: dead.length });
       if (checkpoint) {
         await saveCheckpoint(tx, checkpoint.name, checkpoint.position);
       }
     });
-    totals.deadLettered++;
+    totals.deadLettered += dead.length;
   }
 
-  return (batch) =>
-    applyIsolating(batch.events, batch.checkpoint, {
-      apply: applyOnce,
+  return (batch) => {
+    // The undecodable entries go with the first part of the batch that commits.
+    let undecodable = batch.undecodable ?? [];
+    const taken = () => {
+      const u = undecodable;
+      undecodable = [];
+      return u;
+    };
+    return applyIsolating(batch.events, batch.checkpoint, {
+      apply: async (items, last) => {
+        await applyOnce(items, last, undecodable);
+        undecodable = [];
+      },
       isRetriable: isRetriableDbError,
-      deadLetter,
+      deadLetter: (item, err, last) => deadLetter(item, err, last, taken()),
     });
+  };
 }
+
+/** An undecodable entry is stored as its raw text (a JSON string), under its reason. */
+const asDeadLetter = (u: Undecodable) => ({
+  event: u.payload,
+  reason: `undecodable log entry: ${u.reason}`,
+});

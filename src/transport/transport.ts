@@ -8,6 +8,29 @@ import type { CanonicalEvent } from '../events/event.js';
 export interface Batch {
   events: CanonicalEvent[];
   checkpoint?: { name: string; position: string };
+  /**
+   * Entries of this batch's span of the log that could not be decoded into events (not JSON,
+   * not an event array): the aggregator stores each as a dead letter with its reason, in the
+   * batch's transaction, so that nothing leaves the log without a trace.
+   */
+  undecodable?: Undecodable[];
+}
+
+/** A log entry that is not an event: its raw text (cut to a bounded length) and why. */
+export interface Undecodable {
+  payload: string;
+  reason: string;
+}
+
+/**
+ * What a log found missing under its consumer: entries it had acknowledged to publishers and
+ * can no longer hand out (a Redis restarted without persistence, a Kafka topic deleted or
+ * its offsets reset).
+ */
+export interface LogLoss {
+  reason: string;
+  /** Events known lost, when the log can tell (else 0: the incident is still counted). */
+  events: number;
 }
 
 export interface ConsumeOptions {
@@ -33,6 +56,12 @@ export interface ConsumeOptions {
    * but may share an event id or a rollup row: the handler must be safe for that.
    */
   concurrency?: number;
+  /**
+   * Told when the log finds data lost under the consumer (see LogLoss); the aggregator records
+   * it in the drop ledger as `log_lost`. The log also logs it at error level and counts it in
+   * `stats().lost`.
+   */
+  onLost?: (loss: LogLoss) => Promise<void>;
 }
 
 /** What a consumer loop needs of the options: the batch size, the linger and the concurrency. */
@@ -54,6 +83,16 @@ export interface LogStats {
   /** Bytes the log keeps on disk / in the broker for not-yet-consumed events, if known. */
   bytes?: number;
   state: 'up' | 'down';
+  /**
+   * Whether a publish would be taken now. False while the log refuses appends though it is up
+   * (the embedded log at its disk reserve, a broker refusing writes): `/ready` turns 503.
+   * Absent means true when `state` is up.
+   */
+  writable?: boolean;
+  /** Why the log is down or not writable, for `/health`. */
+  reason?: string;
+  /** Losses found since start (see LogLoss): incidents, events known lost, the last one. */
+  lost?: { incidents: number; events: number; lastAt: number; reason: string };
 }
 
 /**
