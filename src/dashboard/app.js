@@ -438,9 +438,16 @@
   async function loadTables(base, filter, unfiltered, current) {
     const [fdim, ...rest] = filter ? filter.split(':') : [];
     const fval = rest.join(':');
+    // A breakdown takes a filter on any dimension but path: it then counts visitors only.
+    const filtered = Boolean(filter) && fdim !== 'path';
     $('tables-note').hidden = !filter;
-    $('tables-note').textContent =
-      'The filter applies to the figures and the chart above; the tables below show all of the site’s traffic (the breakdown API takes no filter).';
+    $('tables-note').textContent = filtered
+      ? 'Filtered, the tables count the visitors of ' +
+        fdim +
+        ': ' +
+        fval +
+        ' (views are rolled up per dimension, not per pair); Top pages and Custom events show all of the site’s traffic.'
+      : 'A page filter applies to the figures and the chart above; the tables below show all of the site’s traffic (paths keep no per-visitor rows).';
     // Each table shows as its answer comes (a breakdown over a long range takes longest).
     const scope = base.site_id + '|' + base.from + '|' + base.to;
     if (breakdowns.scope !== scope) {
@@ -467,18 +474,20 @@
       TABLES.map(async ([dim, title], i) => {
         let card;
         try {
-          // The tables do not depend on the filter: a click on a value reuses them.
-          let answer = breakdowns.byDim.get(dim);
+          // Answers are kept per range: removing a filter, or setting it again, reuses them.
+          const f = filtered && dim !== 'path' ? { filter } : {};
+          const key = dim + '|' + (f.filter || '');
+          let answer = breakdowns.byDim.get(key);
           if (answer === undefined) {
-            answer = api('/v1/stats/breakdown', { ...base, dimension: dim, limit: 10 });
-            breakdowns.byDim.set(dim, answer);
-            answer.catch(() => breakdowns.byDim.delete(dim));
+            answer = api('/v1/stats/breakdown', { ...base, ...f, dimension: dim, limit: 10 });
+            breakdowns.byDim.set(key, answer);
+            answer.catch(() => breakdowns.byDim.delete(key));
           }
           const b = await answer;
           card = table('table-' + dim, title, b.rows, {
             dim,
             active: dim === fdim ? fval : undefined,
-            columns: [['views', 'Views']],
+            columns: f.filter ? [] : [['views', 'Views']],
           });
         } catch (err) {
           card = h(

@@ -5,9 +5,21 @@ import { invalidParameter } from '../errors.js';
 import { minuteOf } from '../events/time.js';
 import { ErrorBody } from '../http/error-handler.js';
 import type { Queryable } from '../storage/db.js';
-import { BREAKDOWN_DIMS, type BreakdownDim } from './dimension-params.js';
+import {
+  BREAKDOWN_DIMS,
+  FilterEcho,
+  FilterParam,
+  parseFilter,
+  type BreakdownDim,
+} from './dimension-params.js';
 import { dateRange } from './params.js';
-import { breakdown, typeEvents, type BreakdownOf } from './reports/breakdown.js';
+import {
+  breakdown,
+  filteredBreakdown,
+  typeEvents,
+  type BreakdownOf,
+} from './reports/breakdown.js';
+import { filteredTotals, type Filter } from './reports/filtered.js';
 import { realtime } from './reports/realtime.js';
 import { siteTotals } from './reports/site-stats.js';
 
@@ -19,6 +31,7 @@ export const REALTIME_WINDOW_MS = 5 * 60_000;
 const SiteId = Type.String({ minLength: 1, maxLength: 128 });
 const DateParam = Type.String({ maxLength: 40 });
 const Errors = { 400: ErrorBody };
+const FILTERED = 'absent with a filter: a filtered breakdown counts visitors only';
 
 const BreakdownQuery = Type.Object({
   site_id: SiteId,
@@ -37,6 +50,7 @@ const BreakdownQuery = Type.Object({
     Type.String({ minLength: 1, maxLength: 128, description: 'dimension=prop: the property' }),
   ),
   limit: Type.Integer({ minimum: 1, maximum: MAX_BREAKDOWN_ROWS, default: 10 }),
+  filter: Type.Optional(FilterParam),
 });
 const BreakdownReply = Type.Object({
   site_id: Type.String(),
@@ -45,16 +59,20 @@ const BreakdownReply = Type.Object({
   dimension: Type.String(),
   type: Type.Optional(Type.String()),
   key: Type.Optional(Type.String()),
-  totals: Type.Object({
-    views: Type.Integer(),
-    events: Type.Integer(),
-    visitors: Type.Integer(),
-  }),
+  filter: Type.Optional(FilterEcho),
+  totals: Type.Object(
+    {
+      views: Type.Integer(),
+      events: Type.Integer(),
+      visitors: Type.Integer(),
+    },
+    { description: 'with a filter: the figures of the filter value (as /v1/stats?filter=)' },
+  ),
   rows: Type.Array(
     Type.Object({
       value: Type.String(),
-      views: Type.Integer(),
-      events: Type.Integer(),
+      views: Type.Optional(Type.Integer({ description: FILTERED })),
+      events: Type.Optional(Type.Integer({ description: FILTERED })),
       visitors: Type.Optional(Type.Integer({ description: 'absent for path and prop' })),
       share: Type.Number({
         description:
@@ -93,6 +111,10 @@ export function dimensionRoutes(db: Queryable, clock: () => number = Date.now) {
         const q = req.query as Static<typeof BreakdownQuery>;
         const { from, to } = dateRange(q);
         const of = breakdownOf(q);
+        const filter = parseFilter(q.filter);
+        if (filter) {
+          return filtered(q, from, to, of, filter);
+        }
         const totals = await siteTotals(db, q.site_id, from, to);
         const rows = await breakdown(db, q.site_id, from, to, of, q.limit);
         const whole =
@@ -116,6 +138,41 @@ export function dimensionRoutes(db: Queryable, clock: () => number = Date.now) {
         };
       },
     );
+
+    /** `filter=`: the visitors of the filter value, broken down (visitors only; see filteredBreakdown). */
+    async function filtered(
+      q: Static<typeof BreakdownQuery>,
+      from: string,
+      to: string,
+      of: BreakdownOf,
+      filter: Filter,
+    ) {
+      if (of.dimension === 'path' || of.dimension === 'prop') {
+        throw invalidParameter(
+          'filter',
+          `dimension=${of.dimension} cannot be filtered: it keeps no per-visitor rows`,
+        );
+      }
+      if (filter.dimension === 'path') {
+        throw invalidParameter(
+          'filter',
+          'a breakdown cannot be filtered by path: paths keep no per-visitor rows',
+        );
+      }
+      const f = { dimension: filter.dimension, value: filter.value };
+      const totals = await filteredTotals(db, q.site_id, from, to, f);
+      const rows = await filteredBreakdown(db, q.site_id, from, to, of.dimension, f, q.limit);
+      const visitors = totals.visitors ?? 0;
+      return {
+        site_id: q.site_id,
+        from,
+        to,
+        dimension: q.dimension,
+        filter,
+        totals: { views: totals.views, events: totals.events, visitors },
+        rows: rows.map((r) => ({ ...r, share: ratio(r.visitors, visitors) })),
+      };
+    }
 
     app.get(
       '/v1/realtime',

@@ -139,8 +139,14 @@ async function api(path: string, params: Record<string, string | number>): Promi
 }
 const stats = (extra: Record<string, string> = {}) =>
   api('/v1/stats', { site_id: SITE, from: range.from, to: range.to, ...extra });
-const breakdown = (dimension: string) =>
-  api('/v1/stats/breakdown', { site_id: SITE, from: range.from, to: range.to, dimension });
+const breakdown = (dimension: string, extra: Record<string, string> = {}) =>
+  api('/v1/stats/breakdown', {
+    site_id: SITE,
+    from: range.from,
+    to: range.to,
+    dimension,
+    ...extra,
+  });
 
 /** The text of `selector` once it equals `expected` (or the last text seen, for the failure). */
 async function textBecomes(p: Page, selector: string, expected: string): Promise<void> {
@@ -370,6 +376,22 @@ describe.runIf(run)('the dashboard in Chromium', () => {
     await textBecomes(p, '#kpi-visitors .value', num(google.unique_users));
     await textBecomes(p, '#kpi-views .value', num(google.total_views));
     expect(new URL(p.url()).searchParams.get('filter')).toBe('source:Google');
+    // The tables follow the filter: Google's visitors per browser, as the filtered API has them.
+    const browsers = await breakdown('browser', { filter: 'source:Google', limit: '10' });
+    expect(browsers.rows.length).toBeGreaterThan(0);
+    const want = browsers.rows.map((r: { value: string; visitors: number; share: number }) => [
+      r.value,
+      num(r.visitors),
+      share(r.share),
+    ]);
+    await p.waitForFunction(
+      (n) => document.querySelectorAll('#table-browser tbody tr').length === n,
+      want.length,
+    );
+    await p.waitForFunction(
+      () => document.querySelector('#table-browser thead tr')?.children.length === 3,
+    );
+    expect(await rowsOf(p, 'table-browser')).toEqual(want);
     await p.click('#filter-chip');
     await textBecomes(p, '#kpi-visitors .value', num(all.unique_users));
     expect(await p.$('#filter-chip')).toBeNull();

@@ -314,6 +314,8 @@ it('reports equal a recount of the stream', async () => {
         const hourly = new Map<string, number>();
         const dims = new Map<Dim, Map<string, Tally>>(DIMS.map((d) => [d, new Map()]));
         const dimDays = new Map<string, Tally>();
+        // Per dimension: "day|visitor" → the values that visitor had that day.
+        const visitorDays = new Map<Dim, Map<string, Set<string>>>(DIMS.map((d) => [d, new Map()]));
         const pathRows = new Map<string, [number, number]>();
         const plans = new Map<string, number>();
         const keyOf = (e: Ev) =>
@@ -345,6 +347,8 @@ it('reports equal a recount of the stream', async () => {
             if (v !== undefined) {
               tally(dims.get(dim)!, v, e, key);
               tally(dimDays, `${dim}|${v}|${day}`, e, key);
+              const vd = visitorDays.get(dim)!;
+              vd.set(`${day}|${key}`, (vd.get(`${day}|${key}`) ?? new Set()).add(v));
             }
           }
         }
@@ -419,6 +423,32 @@ it('reports equal a recount of the stream', async () => {
                 unique_users: want?.visitors.size ?? 0,
               });
             }
+          }
+        }
+        // A filtered breakdown: per value of the next dimension, the distinct visitors among
+        // the visitor-days that had the filter's value.
+        for (let i = 0; i < DIMS.length; i++) {
+          const [fdim, bdim] = [DIMS[i]!, DIMS[(i + 1) % DIMS.length]!];
+          for (const value of dims.get(fdim)!.keys()) {
+            const want = new Map<string, Set<string>>();
+            for (const [dk, values] of visitorDays.get(fdim)!) {
+              if (values.has(value)) {
+                for (const b of visitorDays.get(bdim)!.get(dk) ?? []) {
+                  want.set(b, (want.get(b) ?? new Set()).add(dk.slice(dk.indexOf('|') + 1)));
+                }
+              }
+            }
+            const f = encodeURIComponent(`${fdim}:${value}`);
+            const fb = await get(
+              `${s.url}/v1/stats/breakdown?${range}&dimension=${bdim}&filter=${f}&limit=1000`,
+            );
+            expect(
+              Object.fromEntries(
+                fb.body.rows.map((x: { value: string; visitors: number }) => [x.value, x.visitors]),
+              ),
+              `${bdim} where ${fdim}=${value}`,
+            ).toEqual(Object.fromEntries([...want].map(([b, keys]) => [b, keys.size])));
+            expect(fb.body.totals.visitors).toBe(dims.get(fdim)!.get(value)!.visitors.size);
           }
         }
         const pb = await get(`${s.url}/v1/stats/breakdown?${range}&dimension=path&limit=1000`);

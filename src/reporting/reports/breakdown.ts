@@ -36,6 +36,48 @@ export function visitorsSql(dim: RollupDim): string {
 }
 
 /**
+ * The per-visitor rows of a dimension as (day, user_key, value), for `$1` site and `$2`/`$3`
+ * days; an acquisition dimension's name is added to `params` and referenced.
+ */
+function visitorRows(dim: RollupDim, params: unknown[]): string {
+  if (isProfile(dim)) {
+    return `SELECT day, user_key, ${dim} AS value FROM site_daily_user_profiles WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date`;
+  }
+  params.push(dim);
+  return `SELECT day, user_key, value FROM site_daily_dim_users WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date AND dim = $${params.length}`;
+}
+
+/**
+ * A breakdown of the visitors matching a filter: exact distinct visitors per value of `dim`
+ * among the visitor-days that had `filter`'s value, joined on (day, user_key). Visitors only:
+ * views are rolled up per dimension, not per pair of dimensions, so a filtered view count per
+ * value does not exist. Days whose per-visitor rows the retention removed are not counted.
+ */
+export async function filteredBreakdown(
+  db: Queryable,
+  siteId: string,
+  from: string,
+  to: string,
+  dim: RollupDim,
+  filter: { dimension: RollupDim; value: string },
+  limit: number,
+): Promise<{ value: string; visitors: number }[]> {
+  const params: unknown[] = [siteId, from, to, filter.value, limit];
+  const matched = visitorRows(filter.dimension, params);
+  const rows = visitorRows(dim, params);
+  const r = await db.query<{ value: string; visitors: number }>(
+    `/* report:breakdown-filtered */ WITH matched AS (
+       SELECT DISTINCT day, user_key FROM (${matched}) f WHERE value = $4
+     )
+     SELECT value, COUNT(DISTINCT user_key)::int8 AS visitors
+     FROM (${rows}) r JOIN matched m USING (day, user_key)
+     GROUP BY value ORDER BY visitors DESC, value COLLATE "C" LIMIT $5`,
+    params,
+  );
+  return r.rows.map((row) => ({ value: row.value, visitors: Number(row.visitors) }));
+}
+
+/**
  * The top `limit` values of a dimension over an inclusive UTC date range, by visitors, then
  * views, then value (path and prop: by views or events, then value).
  */
