@@ -6,7 +6,8 @@
  * a warm-up and `--runs` timed requests each, of which the median is reported.
  *
  *   node --import tsx scripts/bench/reports.ts [--db embedded,postgres] [--runs 7]
- *     [--visitors 1000000] [--paths 50000]      (or: npm run bench -- --reports …)
+ *     [--visitors 1000000] [--paths 50000] [--keys named|anonymous]
+ *     (or: npm run bench -- --reports …)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +30,11 @@ interface DataSet {
   /** Distinct paths viewed per day (the top 500 every day, the rest rotating over all). */
   pathsPerDay: number;
   days: number;
+  /**
+   * The visitors' key kind: `named` ('v:', a visitor_id: a visitor comes back on other days)
+   * or `anonymous` ('h:', the tracker's cookieless default: day-scoped, a new key each day).
+   */
+  keys: 'named' | 'anonymous';
 }
 
 /**
@@ -39,11 +45,14 @@ interface DataSet {
  */
 function fillSql(d: DataSet, first: string): string[] {
   const day = (expr: string) => `'${first}'::date + (${expr})`;
+  // Anonymous: the same visit pattern, but a returning visit is a new key (its day's hash).
+  const again = d.keys === 'named' ? `'v:' || v` : `'h:' || (v + ${d.visitors})`;
+  const once = d.keys === 'named' ? `'v:' || v` : `'h:' || v`;
   return [
     `INSERT INTO site_daily_users (site_id, day, user_key)
-     SELECT '${SITE}', ${day('v % 365')}, 'v:' || v FROM generate_series(0, ${d.visitors - 1}) v
+     SELECT '${SITE}', ${day('v % 365')}, ${once} FROM generate_series(0, ${d.visitors - 1}) v
      UNION ALL
-     SELECT '${SITE}', ${day('(v * 7 + 100) % 365')}, 'v:' || v FROM generate_series(0, ${d.visitors - 1}) v
+     SELECT '${SITE}', ${day('(v * 7 + 100) % 365')}, ${again} FROM generate_series(0, ${d.visitors - 1}) v
        WHERE v % 10 < 3 AND (v * 7 + 100) % 365 <> v % 365`,
     `INSERT INTO site_daily_user_profiles (site_id, day, user_key, browser, os, device, country)
      SELECT site_id, day, user_key,
@@ -71,6 +80,17 @@ function fillSql(d: DataSet, first: string): string[] {
        UNION ALL SELECT site_id, day, 'country', country FROM site_daily_user_profiles
        UNION ALL SELECT site_id, day, dim, value FROM site_daily_dim_users
      ) x WHERE site_id = '${SITE}' GROUP BY site_id, day, dim, value`,
+    // What the aggregator counts as anonymous visitors' rows go in (migrations/0013).
+    `INSERT INTO site_daily_anon (site_id, day, visitors)
+     SELECT site_id, day, count(*) FROM site_daily_users WHERE site_id = '${SITE}' AND user_key LIKE 'h:%' GROUP BY site_id, day`,
+    `INSERT INTO site_daily_dim_anon (site_id, day, dim, value, visitors)
+     SELECT site_id, day, dim, value, count(*) FROM (
+       SELECT site_id, day, 'browser' AS dim, browser AS value, user_key FROM site_daily_user_profiles
+       UNION ALL SELECT site_id, day, 'os', os, user_key FROM site_daily_user_profiles
+       UNION ALL SELECT site_id, day, 'device', device, user_key FROM site_daily_user_profiles
+       UNION ALL SELECT site_id, day, 'country', country, user_key FROM site_daily_user_profiles
+       UNION ALL SELECT site_id, day, dim, value, user_key FROM site_daily_dim_users
+     ) x WHERE site_id = '${SITE}' AND user_key LIKE 'h:%' GROUP BY site_id, day, dim, value`,
     `INSERT INTO site_daily (site_id, day, views, events)
      SELECT site_id, day, 3 * count(*), 4 * count(*) FROM site_daily_users WHERE site_id = '${SITE}' GROUP BY site_id, day`,
     `INSERT INTO site_hourly (site_id, hour, views, events)
@@ -184,6 +204,7 @@ export async function runReportsBench(argv: string[]): Promise<void> {
       runs: { type: 'string', default: '7' },
       visitors: { type: 'string', default: '1000000' },
       paths: { type: 'string', default: '50000' },
+      keys: { type: 'string', default: 'named' },
     },
     strict: true,
   });
@@ -192,7 +213,11 @@ export async function runReportsBench(argv: string[]): Promise<void> {
     paths: Number(values.paths),
     pathsPerDay: Math.min(5000, Number(values.paths)),
     days: 365,
+    keys: values.keys === 'anonymous' ? 'anonymous' : 'named',
   };
+  if (values.keys !== 'named' && values.keys !== 'anonymous') {
+    throw new Error(`--keys: ${values.keys} is neither named nor anonymous`);
+  }
   const today = Date.UTC(
     new Date().getUTCFullYear(),
     new Date().getUTCMonth(),
@@ -204,7 +229,7 @@ export async function runReportsBench(argv: string[]): Promise<void> {
   const list = reports(from, to, iso(today - 30 * DAY_MS));
   const runs = Number(values.runs);
   console.log(
-    `data set: 1 site, ${d.days} days (${from} … ${to}), ${d.visitors} visitors, ${d.paths} paths (${d.pathsPerDay} a day)`,
+    `data set: 1 site, ${d.days} days (${from} … ${to}), ${d.visitors} ${d.keys} visitors, ${d.paths} paths (${d.pathsPerDay} a day)`,
   );
   const results: Record<string, Record<string, number>> = {};
   for (const kind of values.db.split(',')) {

@@ -24,12 +24,14 @@ export async function oldestUserDayBefore(db: Db, before: string): Promise<strin
 /**
  * Purges one day's per-user rows, keeping each site's distinct count of that day first, in one
  * transaction (rows that arrive for that day later are added to the count at the next pass).
+ * Only named visitors' rows are counted: anonymous visitors are counted as their rows go in
+ * (site_daily_anon, site_daily_dim_anon), and those counts stay.
  */
 export async function purgeUserDay(db: Db, day: string): Promise<number> {
   return db.transaction(async (tx) => {
     await tx.query(
       `/* retention:user-counts */ INSERT INTO site_daily_user_counts (site_id, day, users)
-       SELECT site_id, day, count(*) FROM site_daily_users WHERE day = $1::date GROUP BY site_id, day
+       SELECT site_id, day, count(*) FROM site_daily_users WHERE day = $1::date AND user_key NOT LIKE 'h:%' GROUP BY site_id, day
        ON CONFLICT (site_id, day) DO UPDATE SET users = site_daily_user_counts.users + EXCLUDED.users`,
       [day],
     );
@@ -37,12 +39,12 @@ export async function purgeUserDay(db: Db, day: string): Promise<number> {
     await tx.query(
       `/* retention:dim-user-counts */ INSERT INTO site_daily_dim_user_counts (site_id, day, dim, value, visitors)
        SELECT site_id, day, dim, value, count(*) FROM (
-         SELECT site_id, day, dim, value FROM site_daily_dim_users WHERE day = $1::date
+         SELECT site_id, day, dim, value FROM site_daily_dim_users WHERE day = $1::date AND user_key NOT LIKE 'h:%'
          UNION ALL
          SELECT site_id, day, dim, value FROM (
            SELECT DISTINCT site_id, day, d.dim, d.value, user_key FROM site_daily_user_profiles,
              LATERAL (VALUES ('browser', browser), ('os', os), ('device', device), ('country', country)) AS d(dim, value)
-             WHERE day = $1::date
+             WHERE day = $1::date AND user_key NOT LIKE 'h:%'
          ) p
        ) v GROUP BY site_id, day, dim, value
        ON CONFLICT (site_id, day, dim, value) DO UPDATE SET visitors = site_daily_dim_user_counts.visitors + EXCLUDED.visitors`,

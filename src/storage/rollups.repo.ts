@@ -27,11 +27,41 @@ const cmp = (a: Row, b: Row, n: number): number => {
 const columns = (rows: Row[], width: number): unknown[][] =>
   Array.from({ length: width }, (_, i) => rows.map((r) => r[i]));
 
-/** One table's part of a write: its SQL with parameters numbered from `first`, and their values. */
+/**
+ * One table's part of a write: its SQL with parameters numbered from `first`, their values, and
+ * optionally a statement that reads what the part returned (`then(name)`, the part's CTE name).
+ */
 interface Part {
   sql(first: number): string;
   params: unknown[][];
+  then?: (name: string) => string;
 }
+
+const ANON = "user_key LIKE 'h:%'";
+const addVisitors = (table: string) =>
+  `DO UPDATE SET visitors = ${table}.visitors + EXCLUDED.visitors`;
+/**
+ * Anonymous visitors are day-scoped (migrations/0013): each set row first inserted for one is
+ * counted per site and day, and per dimension value, as it goes in. Exact: ON CONFLICT DO
+ * NOTHING returns only the rows this statement inserted, and a row two workers insert at once
+ * is inserted by one of them. An anonymous key has one user agent and one address, so one
+ * profile a day: a new profile row is a new visitor of each of its four values.
+ */
+const ANON_COUNTS: Partial<Record<SetKey, (rows: string) => string>> = {
+  users: (rows) =>
+    `INSERT INTO site_daily_anon (site_id, day, visitors) SELECT site_id, day, count(*) FROM ${rows}
+     WHERE ${ANON} GROUP BY site_id, day ORDER BY site_id, day
+     ON CONFLICT (site_id, day) ${addVisitors('site_daily_anon')}`,
+  dimUsers: (rows) =>
+    `INSERT INTO site_daily_dim_anon (site_id, day, dim, value, visitors) SELECT site_id, day, dim, value, count(*) FROM ${rows}
+     WHERE ${ANON} GROUP BY site_id, day, dim, value ORDER BY site_id, day, dim, value
+     ON CONFLICT (site_id, day, dim, value) ${addVisitors('site_daily_dim_anon')}`,
+  profiles: (rows) =>
+    `INSERT INTO site_daily_dim_anon (site_id, day, dim, value, visitors) SELECT site_id, day, d.dim, d.value, count(*) FROM ${rows},
+       LATERAL (VALUES ('browser', browser), ('os', os), ('device', device), ('country', country)) AS d(dim, value)
+     WHERE ${ANON} GROUP BY site_id, day, d.dim, d.value ORDER BY site_id, day, d.dim, d.value
+     ON CONFLICT (site_id, day, dim, value) ${addVisitors('site_daily_dim_anon')}`,
+};
 
 /**
  * A counter table's upsert of deltas. Rows go in sorted key order so that two workers touching
@@ -66,10 +96,13 @@ function setPart(name: SetKey, rows: Row[]): Part {
   const { table, columns: cols } = SET_TABLES[name];
   rows.sort((a, b) => cmp(a, b, cols.length));
   const types = cols.map((c) => (c === 'day' ? 'date' : c === 'minute' ? 'timestamptz' : 'text'));
+  const counts = ANON_COUNTS[name];
   return {
     sql: (first) =>
-      `INSERT INTO ${table} (${cols.join(', ')}) SELECT * FROM unnest(${types.map((t, i) => `$${first + i}::${t}[]`).join(', ')}) ON CONFLICT DO NOTHING`,
+      `INSERT INTO ${table} (${cols.join(', ')}) SELECT * FROM unnest(${types.map((t, i) => `$${first + i}::${t}[]`).join(', ')}) ON CONFLICT DO NOTHING` +
+      (counts ? ` RETURNING ${cols.join(', ')}` : ''),
     params: columns(rows, cols.length),
+    ...(counts ? { then: counts } : {}),
   };
 }
 
@@ -84,15 +117,19 @@ async function runParts(q: Queryable, parts: Part[], label: string): Promise<voi
   if (parts.length === 0) {
     return;
   }
-  if (parts.length === 1) {
+  if (parts.length === 1 && !parts[0]!.then) {
     await q.query(`/* aggregate:${label} */ ${parts[0]!.sql(1)}`, parts[0]!.params);
     return;
   }
   const params: unknown[] = [];
-  const ctes = parts.map((p, i) => {
+  const ctes: string[] = [];
+  parts.forEach((p, i) => {
     const sql = p.sql(params.length + 1);
     params.push(...p.params);
-    return `w${i} AS (${sql})`;
+    ctes.push(`w${i} AS (${sql})`);
+    if (p.then) {
+      ctes.push(`w${i}c AS (${p.then(`w${i}`)})`);
+    }
   });
   await q.query(`/* aggregate:${label} */ WITH ${ctes.join(', ')} SELECT 1`, params);
 }

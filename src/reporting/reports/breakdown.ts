@@ -1,5 +1,6 @@
 import type { Queryable } from '../../storage/db.js';
 import { PROFILE_DIMS, type RollupDim } from '../../rollups/dimensions.js';
+import { NAMED } from './site-stats.js';
 
 export interface BreakdownRow {
   value: string;
@@ -19,17 +20,20 @@ const isProfile = (d: string): d is (typeof PROFILE_DIMS)[number] =>
   (PROFILE_DIMS as readonly string[]).includes(d);
 
 /**
- * Exact visitors per value of a dimension over [from, to]: distinct over the per-visitor rows,
- * plus the counts kept for days whose rows the retention purged. `$1` site, `$2`/`$3` the days,
+ * Exact visitors per value of a dimension over [from, to]: distinct over the named visitors'
+ * rows, plus the anonymous visitors' per-day counts (they are day-scoped: migrations/0013), plus
+ * the counts kept for days whose rows the retention purged. `$1` site, `$2`/`$3` the days,
  * `$4` the dimension. Browser, OS, device and country come from the visitor profiles, one
  * column each; the acquisition dimensions from their (dim, value, user) rows.
  */
 export function visitorsSql(dim: RollupDim): string {
   const rows = isProfile(dim)
-    ? `SELECT ${dim} AS value, user_key FROM site_daily_user_profiles WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date`
-    : 'SELECT value, user_key FROM site_daily_dim_users WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date AND dim = $4';
+    ? `SELECT ${dim} AS value, user_key FROM site_daily_user_profiles WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date AND ${NAMED}`
+    : `SELECT value, user_key FROM site_daily_dim_users WHERE site_id = $1 AND dim = $4 AND day BETWEEN $2::date AND $3::date AND ${NAMED}`;
   return `SELECT value, SUM(n)::int8 AS visitors FROM (
       SELECT value, COUNT(*) AS n FROM (SELECT DISTINCT value, user_key FROM (${rows}) r) d GROUP BY value
+      UNION ALL
+      SELECT value, visitors FROM site_daily_dim_anon WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date AND dim = $4
       UNION ALL
       SELECT value, visitors FROM site_daily_dim_user_counts WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date AND dim = $4
     ) v GROUP BY value`;

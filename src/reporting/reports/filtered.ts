@@ -1,6 +1,7 @@
 import { DAY_MS, dayOf, parseDate } from '../../events/time.js';
 import type { Queryable } from '../../storage/db.js';
 import { PROFILE_DIMS, type RollupDim } from '../../rollups/dimensions.js';
+import { NAMED } from './site-stats.js';
 
 /** A filter on one dimension value; `path` has no per-visitor rows (no visitors). */
 export interface Filter {
@@ -17,17 +18,19 @@ export interface FilteredDay {
 }
 
 /**
- * The per-visitor rows matching a filter, as (day, user_key), for `$1` site, `$2`/`$3` days,
- * `$4` dimension, `$5` value.
+ * The named visitors' rows matching a filter, as (day, user_key), for `$1` site, `$2`/`$3`
+ * days, `$4` dimension, `$5` value.
  */
 function userRows(dim: RollupDim): string {
   return (PROFILE_DIMS as readonly string[]).includes(dim)
-    ? `SELECT day, user_key FROM site_daily_user_profiles WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date AND ${dim} = $5`
-    : 'SELECT day, user_key FROM site_daily_dim_users WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date AND dim = $4 AND value = $5';
+    ? `SELECT day, user_key FROM site_daily_user_profiles WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date AND ${dim} = $5 AND ${NAMED}`
+    : `SELECT day, user_key FROM site_daily_dim_users WHERE site_id = $1 AND dim = $4 AND day BETWEEN $2::date AND $3::date AND value = $5 AND ${NAMED}`;
 }
 
-const KEPT =
-  'SELECT day, visitors FROM site_daily_dim_user_counts WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date AND dim = $4 AND value = $5';
+/** Per-day counts: anonymous visitors (day-scoped, migrations/0013), then purged days' kept counts. */
+const COUNTED = `SELECT day, visitors FROM site_daily_dim_anon WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date AND dim = $4 AND value = $5
+  UNION ALL
+  SELECT day, visitors FROM site_daily_dim_user_counts WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date AND dim = $4 AND value = $5`;
 
 /** Views, events and exact visitors (distinct over the whole range) of one dimension value. */
 export async function filteredTotals(
@@ -53,7 +56,7 @@ export async function filteredTotals(
   const u = await db.query<{ n: number }>(
     `/* report:filtered-visitors */ SELECT
        (SELECT COUNT(DISTINCT user_key) FROM (${userRows(f.dimension)}) r)
-     + (SELECT COALESCE(SUM(visitors), 0) FROM (${KEPT}) k) AS n`,
+     + (SELECT COALESCE(SUM(visitors), 0) FROM (${COUNTED}) k) AS n`,
     args,
   );
   return {
@@ -92,7 +95,7 @@ export async function filteredDays(
     `/* report:filtered-daily-visitors */ SELECT day::text AS day, SUM(n)::int8 AS n FROM (
        SELECT day, COUNT(DISTINCT user_key) AS n FROM (${userRows(f.dimension)}) r GROUP BY day
        UNION ALL
-       ${KEPT}
+       ${COUNTED}
      ) d GROUP BY day`,
     args,
   );

@@ -1,5 +1,11 @@
 import type { Queryable } from '../../storage/db.js';
 
+/**
+ * The rows of named visitors (user_id, visitor_id), whom only a distinct count over their rows
+ * counts exactly; written as the partial indexes of migrations/0013 are, so that they are used.
+ */
+export const NAMED = "user_key NOT LIKE 'h:%'";
+
 export interface SiteStats {
   total_views: number;
   total_events: number;
@@ -21,9 +27,12 @@ export async function siteTotals(
     args,
   );
   const users = await db.query<{ n: number }>(
-    // Days whose per-user rows were purged (USER_ROWS_RETENTION_DAYS) add their kept counts.
+    // Named visitors: distinct over their rows; anonymous ones are day-scoped, so the sum of
+    // their days' counts (migrations/0013); days whose per-user rows were purged
+    // (USER_ROWS_RETENTION_DAYS) add their kept counts.
     `/* report:site-unique-users */ SELECT
-       (SELECT COUNT(DISTINCT user_key) FROM site_daily_users WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date)
+       (SELECT COUNT(DISTINCT user_key) FROM site_daily_users WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date AND ${NAMED})
+     + (SELECT COALESCE(SUM(visitors), 0) FROM site_daily_anon WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date)
      + (SELECT COALESCE(SUM(users), 0) FROM site_daily_user_counts WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date)
      AS n`,
     args,
