@@ -13,6 +13,7 @@ import { createBatchApplier } from '../../src/aggregate/apply-batch.js';
 import type { CanonicalEvent } from '../../src/events/event.js';
 import { KnownKeys } from '../../src/rollups/known-keys.js';
 import type { Db, Queryable } from '../../src/storage/db.js';
+import { migrate } from '../../src/storage/migrate.js';
 import { createPgliteDb } from '../../src/storage/pglite-db.js';
 import { USER_AGENTS } from './ledger.js';
 
@@ -64,6 +65,8 @@ function timed(q: Queryable): Queryable {
 
 const dir = mkdtempSync(join(tmpdir(), 'tally-batch-sql-'));
 const db = await createPgliteDb({ dataDir: dir, asyncCommit: true });
+// Older trees do not migrate a new embedded database when they open it.
+await migrate(db);
 const wrapped: Db = { ...db, transaction: (fn) => db.transaction((tx) => fn(timed(tx))) };
 const totals = { counted: 0, bots: 0, duplicates: 0, deadLettered: 0 };
 const apply = createBatchApplier({

@@ -169,6 +169,64 @@ describe.runIf(up)('retention', () => {
     }
   });
 
+  it('anonymous visitors keep their per-day counts through a purge, counted once', async () => {
+    const t = await createTestDatabase();
+    cleanups.push(t.drop);
+    const db = createPgDb({ url: t.url, poolSize: 2 });
+    cleanups.push(() => db.close());
+    await migrate(db);
+    const d = {
+      bot: false,
+      source: 'Google',
+      browser: 'Firefox',
+      os: 'Linux',
+      device: 'desktop',
+      country: 'DE',
+    };
+    const old = Date.parse('2026-10-01T10:00:00Z');
+    const ev = (who: { user_id?: string; vh?: string }, ts: number) => ({
+      event_id: `${who.user_id ?? who.vh}-${ts}`,
+      type: 'page_view',
+      ts,
+      received_at: ts,
+      site_id: 's',
+      path: '/',
+      ...who,
+    });
+    // Two anonymous visitors and a named one on the old day; the named one again recently.
+    const events = [
+      ev({ vh: 'a1' }, old),
+      ev({ vh: 'a1' }, old + 1000),
+      ev({ vh: 'a2' }, old),
+      ev({ user_id: 'n1' }, old),
+      ev({ user_id: 'n1' }, NOW - 86_400_000),
+    ];
+    await db.transaction((tx) =>
+      applyRollups(tx, events, undefined, undefined, { dims: events.map(() => d), now: NOW }),
+    );
+    const figures = async () => ({
+      users: (await siteStats(db, 's', '2026-10-01', '2026-12-01', 10)).unique_users,
+      browser: (
+        await breakdown(db, 's', '2026-10-01', '2026-12-01', { dimension: 'browser' }, 10)
+      ).map((r) => [r.value, r.visitors]),
+      google: (
+        await filteredTotals(db, 's', '2026-10-01', '2026-12-01', {
+          dimension: 'source',
+          value: 'Google',
+        })
+      ).visitors,
+    });
+    expect(await figures()).toEqual({ users: 3, browser: [['Firefox', 3]], google: 3 });
+    const purge = createRetention(db, logger, {
+      deadLetterDays: 0,
+      userRowDays: 30,
+      clock: () => NOW,
+    });
+    // The old day's rows go (3 visitors × users, profiles, source); n1 then counts on each day.
+    expect((await purge()).userRows).toBe(9);
+    expect(await figures()).toEqual({ users: 4, browser: [['Firefox', 4]], google: 4 });
+  });
+
   it('keeps everything with retention 0', async () => {
     const t = await createTestDatabase();
     cleanups.push(t.drop);

@@ -1,5 +1,6 @@
 import type { Queryable } from '../../storage/db.js';
 import { DAY_MS } from '../../events/time.js';
+import { NAMED } from './site-stats.js';
 
 export interface SeriesPoint {
   bucket: string;
@@ -41,9 +42,12 @@ export async function siteTimeseries(
         events: Number(row.events),
       });
     }
+    // A day's rows are distinct: named visitors' rows counted, anonymous ones' counts summed.
     const u = await db.query<{ day: string; n: number }>(
       `/* report:site-daily-uniques */ SELECT day::text AS day, SUM(n)::int8 AS n FROM (
-         SELECT day, COUNT(*) AS n FROM site_daily_users WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date GROUP BY day
+         SELECT day, COUNT(*) AS n FROM site_daily_users WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date AND ${NAMED} GROUP BY day
+         UNION ALL
+         SELECT day, visitors FROM site_daily_anon WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date
          UNION ALL
          SELECT day, users FROM site_daily_user_counts WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date
        ) d GROUP BY day`,
