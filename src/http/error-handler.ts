@@ -1,5 +1,8 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import { maxHeaderSize, STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.js';
+import type { Logger } from '../logger.js';
 
 /** The one error body of the API: `{ error: { code, message, details? } }`. */
 export const ErrorBody = {
@@ -35,6 +38,8 @@ const FASTIFY_CODES: Record<string, string> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
   FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
   FST_ERR_VALIDATION: 'INVALID_PARAMETER',
+  FST_ERR_BAD_URL: 'INVALID_URL',
+  FST_ERR_MAX_PARAM_LENGTH: 'URL_TOO_LONG',
 };
 
 /** Maps coded errors to the error body, logs with request context, hides 5xx details. */
@@ -102,4 +107,69 @@ export function installErrorHandler(app: FastifyInstance): void {
       error: { code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` },
     }),
   );
+}
+
+/** The error body as text, for answers written without a fastify reply. */
+export const errorJson = (code: string, message: string) =>
+  JSON.stringify({ error: { code, message } });
+
+/** Fastify's `frameworkErrors`: a URL the router cannot decode (`/%zz`) or too long a parameter. */
+export function frameworkErrors(
+  err: FastifyError,
+  _req: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const status = err.statusCode ?? 500;
+  void reply.code(status >= 500 ? 500 : status).send({
+    error:
+      status >= 500
+        ? { code: 'INTERNAL', message: 'internal error' }
+        : { code: FASTIFY_CODES[err.code] ?? 'BAD_REQUEST', message: err.message },
+  });
+}
+
+/** Node's answer to an `Expect` other than 100-continue (otherwise a bare 417). */
+export function expectationFailed(req: IncomingMessage, res: ServerResponse): void {
+  const body = errorJson('EXPECTATION_FAILED', `unsupported expect: ${req.headers.expect}`);
+  res.writeHead(417, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    connection: 'close',
+  });
+  res.end(body);
+}
+
+type ClientError = Error & { code?: string; reason?: string };
+
+/**
+ * Fastify's `clientErrorHandler`: what Node reports on a raw socket before any request object
+ * exists — a timeout (408), headers over Node's limit (431), a request its parser refuses
+ * (400). Answered with the error body and closed; other socket errors are just closed.
+ */
+export function clientErrorHandler(log: Logger, timeouts: string) {
+  return (err: ClientError, socket: Socket): void => {
+    if (socket.destroyed) {
+      return;
+    }
+    const answer =
+      err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? ([408, 'REQUEST_TIMEOUT', `the request did not arrive in time (${timeouts})`] as const)
+        : err.code === 'HPE_HEADER_OVERFLOW'
+          ? ([431, 'HEADERS_TOO_LARGE', `request headers over ${maxHeaderSize} bytes`] as const)
+          : err.code?.startsWith('HPE_')
+            ? ([400, 'BAD_REQUEST', `malformed HTTP request: ${err.reason ?? err.code}`] as const)
+            : undefined;
+    log.debug({ code: err.code }, 'client error');
+    // As Node's own default: never write into a response that has started on this socket.
+    const current = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (answer && socket.writable && !current?.headersSent) {
+      const [status, code, message] = answer;
+      const body = errorJson(code, message);
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+          `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy();
+  };
 }
