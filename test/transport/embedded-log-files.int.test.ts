@@ -9,7 +9,7 @@ import {
   createEmbeddedLog,
   type EmbeddedLogOptions,
 } from '../../src/transport/embedded-log/embedded-log.js';
-import { scanSegment } from '../../src/transport/embedded-log/segment-files.js';
+import { encodeRecord, scanSegment } from '../../src/transport/embedded-log/segment-files.js';
 import type { Batch, Transport } from '../../src/transport/transport.js';
 
 const log = pino({ level: 'silent' });
@@ -110,6 +110,48 @@ describe('embedded log', () => {
     await t.publish([ev('after')]);
     const { got } = await take(t, 2);
     expect(got.map((e) => e.event_id)).toEqual(['kept', 'after']);
+    await t.close();
+  });
+
+  it('hands an intact record that does not decode on as undecodable, with the events around it', async () => {
+    const dir = newDir();
+    let t = await createEmbeddedLog(opts(dir), log);
+    await t.publish([ev('before')]);
+    await t.close();
+    const active = segmentFiles(dir).at(-1)!;
+    const fh = await open(join(dir, active), 'r+');
+    const { validBytes } = await scanSegment(fh);
+    const position = Number(active.slice(0, 20)) + validBytes;
+    const bad = encodeRecord(Buffer.from('[{"event_id":'), 2);
+    await fh.write(bad, 0, bad.length, validBytes);
+    await fh.close();
+    t = await createEmbeddedLog(opts(dir), log);
+    await t.publish([ev('after')]);
+    const batches: Batch[] = [];
+    let stop!: () => void;
+    const done = new Promise<void>((r) => (stop = r));
+    const c = t.consume(
+      async (b) => {
+        batches.push(b);
+        if (batches.flatMap((x) => x.events).length >= 2) {
+          stop();
+        }
+      },
+      { maxBatchEvents: 1000 },
+    );
+    await done;
+    await t.stopConsuming();
+    await c;
+    expect(batches.flatMap((b) => b.events.map((e) => e.event_id))).toEqual(['before', 'after']);
+    expect(batches.flatMap((b) => b.undecodable ?? [])).toEqual([
+      {
+        payload: '[{"event_id":',
+        reason: expect.stringMatching(
+          new RegExp(`^not JSON .+; embedded log record at position ${position}, 13 bytes$`),
+        ) as string,
+      },
+    ]);
+    expect(t.stats().waiting).toBe(0);
     await t.close();
   });
 

@@ -4,6 +4,7 @@ import { logUnavailable } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { deliver } from '../deliver.js';
 import type { Batch, ConsumeOptions, LogStats, Transport, TransportTraits } from '../transport.js';
+import { DiskGuard } from './disk-guard.js';
 import { releaseLock, takeLock } from './dir-lock.js';
 import { LogReader } from './reader.js';
 import { LogWriter } from './writer.js';
@@ -12,7 +13,8 @@ import { LogWriter } from './writer.js';
  * The embedded log as a Transport: append-only segment files in one directory that one process
  * owns (dir-lock.ts), written with group commit (writer.ts) and read by one consumer
  * (reader.ts), which replays from its committed position after a crash; consumed segments are
- * deleted. This file composes them and guards publishes (closed, broken, backlog).
+ * deleted. This file composes them and guards publishes (closed, broken, backlog, disk space:
+ * disk-guard.ts).
  */
 
 export interface EmbeddedLogOptions {
@@ -22,7 +24,15 @@ export interface EmbeddedLogOptions {
   maxPendingBytes: number;
   /** Bytes written but not yet consumed before publishers get 503 (bounded disk use). */
   maxUnconsumedBytes: number;
+  /**
+   * Free bytes kept on the log's volume for the database, beyond the log's not yet aggregated
+   * bytes: below that, publishers get 503 (see disk-guard.ts). Default 0.
+   */
+  diskReserveBytes?: number;
 }
+
+/** Retry-After of a publish refused for disk space: freeing it takes the aggregator a while. */
+const DISK_RETRY_AFTER_S = 5;
 
 const CHECKPOINT_NAME = 'embedded';
 
@@ -40,8 +50,25 @@ export async function createEmbeddedLog(
 ): Promise<Transport> {
   await mkdir(opts.dir, { recursive: true });
   await takeLock(opts.dir);
-  const writer = await LogWriter.open(opts, logger);
-  return new EmbeddedLog(opts, logger, writer);
+  let log: EmbeddedLog | undefined;
+  const guard = await DiskGuard.open(
+    {
+      dir: opts.dir,
+      reserveBytes: opts.diskReserveBytes ?? 0,
+      backlog: () => log?.unconsumedBytes ?? 0,
+      onCheck: () => log?.afterDiskCheck(),
+    },
+    logger,
+  );
+  try {
+    const writer = await LogWriter.open(opts, logger, (bytes) => guard.roomFor(bytes));
+    log = new EmbeddedLog(opts, logger, writer, guard);
+    return log;
+  } catch (err) {
+    guard.close();
+    await releaseLock(opts.dir);
+    throw err;
+  }
 }
 
 class EmbeddedLog implements Transport {
@@ -52,13 +79,48 @@ class EmbeddedLog implements Transport {
   private readonly stop = new AbortController();
   private consuming: Promise<void> | undefined;
   private closed = false;
+  /** A freeSpace under way (one at a time). */
+  private freeing: Promise<void> | undefined;
 
   constructor(
     private readonly opts: EmbeddedLogOptions,
     private readonly logger: Logger,
     private readonly writer: LogWriter,
+    private readonly disk: DiskGuard,
   ) {
     this.reader = new LogReader(opts.dir, writer, logger);
+  }
+
+  /** Bytes written and not yet consumed. */
+  get unconsumedBytes(): number {
+    return this.writer.end - this.reader.position;
+  }
+
+  /**
+   * After each measure of the free space: below the reserve, the log frees what it holds
+   * beyond its records (the spare, zeros made ahead, consumed segments); with room again, it
+   * makes its spare.
+   */
+  afterDiskCheck(): void {
+    if (this.closed || this.writer.broken) {
+      return;
+    }
+    if (this.disk.isLow) {
+      this.freeing ??= this.freeSpace().finally(() => {
+        this.freeing = undefined;
+      });
+    } else {
+      this.writer.prepareSpare();
+    }
+  }
+
+  private async freeSpace(): Promise<void> {
+    try {
+      await this.writer.freeSpace();
+      await this.reader.trim();
+    } catch (err) {
+      this.logger.warn({ err }, 'could not free space in the event log');
+    }
   }
 
   publish(events: CanonicalEvent[]): Promise<void> {
@@ -74,7 +136,22 @@ class EmbeddedLog implements Transport {
         logUnavailable('the aggregator is behind and the log backlog is full; retry later', 5),
       );
     }
-    return this.writer.append(events);
+    const rec = LogWriter.encode(events);
+    if (!this.disk.admit(rec.length)) {
+      return Promise.reject(
+        logUnavailable(
+          `${this.disk.reason ?? 'the disk is nearly full'}; retry later`,
+          DISK_RETRY_AFTER_S,
+        ),
+      );
+    }
+    return this.writer.appendRecord(rec, events.length).then(
+      () => this.disk.settled(rec.length, true),
+      (err: unknown) => {
+        this.disk.settled(rec.length, false);
+        throw err;
+      },
+    );
   }
 
   async consume(handler: (batch: Batch) => Promise<void>, opts: ConsumeOptions): Promise<void> {
@@ -100,13 +177,19 @@ class EmbeddedLog implements Transport {
         if (stop.aborted) {
           break;
         }
-        const { events, next } = await this.reader.readBatch(opts.maxBatchEvents);
-        const batch = { events, checkpoint: { name: CHECKPOINT_NAME, position: String(next) } };
+        const { events, undecodable, counted, next } = await this.reader.readBatch(
+          opts.maxBatchEvents,
+        );
+        const batch: Batch = {
+          events,
+          checkpoint: { name: CHECKPOINT_NAME, position: String(next) },
+          ...(undecodable.length > 0 ? { undecodable } : {}),
+        };
         // Redelivers the same batch until the handler takes it; false once stopped.
         if (!(await deliver(handler, batch, { signal: stop, logger: this.logger }))) {
           break;
         }
-        await this.reader.advance(next, events.length, opts.release);
+        await this.reader.advance(next, counted, opts.release);
       }
     } finally {
       await this.reader.close();
@@ -119,10 +202,18 @@ class EmbeddedLog implements Transport {
   }
 
   stats(): LogStats {
+    const down = this.writer.broken || this.closed;
+    const refusing = down ? undefined : this.disk.reason;
     return {
       waiting: this.reader.waiting,
-      bytes: this.writer.end - this.reader.position,
-      state: this.writer.broken || this.closed ? 'down' : 'up',
+      bytes: this.unconsumedBytes,
+      state: down ? 'down' : 'up',
+      writable: !down && refusing === undefined,
+      ...(down
+        ? { reason: this.writer.broken ? 'the event log cannot write' : 'the event log is closed' }
+        : refusing !== undefined
+          ? { reason: refusing }
+          : {}),
     };
   }
 
@@ -132,6 +223,8 @@ class EmbeddedLog implements Transport {
     }
     await this.writer.drain();
     this.closed = true;
+    this.disk.close();
+    await this.freeing;
     await this.stopConsuming();
     await this.writer.close();
     await releaseLock(this.opts.dir);

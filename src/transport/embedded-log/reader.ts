@@ -2,6 +2,7 @@ import { unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CanonicalEvent } from '../../events/event.js';
 import type { Logger } from '../../logger.js';
+import type { Undecodable } from '../transport.js';
 import { decodeRecord, fsyncDir, openSegment, scanSegment, segmentName } from './segment-files.js';
 import type { WrittenLog } from './writer.js';
 
@@ -12,12 +13,57 @@ import type { WrittenLog } from './writer.js';
  */
 
 const READ_CHUNK = 4 * 1024 * 1024;
+/** How much of an undecodable record's payload its dead letter keeps. */
+export const UNDECODABLE_KEEP_CHARS = 16 * 1024;
+
+/** What `readBatch` read: the events, the records that did not decode, where they end. */
+export interface ReadBatch {
+  events: CanonicalEvent[];
+  undecodable: Undecodable[];
+  /** The events the records' headers counted (undecodable ones included). */
+  counted: number;
+  next: number;
+}
+
+/**
+ * The events of an intact record (its checksum matched), or why it holds none: a record that
+ * is not a JSON array (written by something else, or by a bug) is handed on as undecodable, to
+ * be dead-lettered, instead of stopping the reader.
+ */
+export function decodeEvents(
+  payload: Buffer,
+  position: number,
+): { events: CanonicalEvent[] } | { undecodable: Undecodable } {
+  const text = payload.toString();
+  let reason: string;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (Array.isArray(parsed)) {
+      // Events that are not storable are dead-lettered one by one by the aggregator.
+      return { events: parsed as CanonicalEvent[] };
+    }
+    reason = `not an array of events (${parsed === null ? 'null' : typeof parsed})`;
+  } catch (err) {
+    reason = `not JSON (${(err as Error).message})`;
+  }
+  const cut = text.length > UNDECODABLE_KEEP_CHARS;
+  return {
+    undecodable: {
+      payload: cut ? text.slice(0, UNDECODABLE_KEEP_CHARS) : text,
+      reason:
+        `${reason}; embedded log record at position ${position}, ${payload.length} bytes` +
+        (cut ? `, first ${UNDECODABLE_KEEP_CHARS} characters kept` : ''),
+    },
+  };
+}
 
 export class LogReader {
   private pos: number;
   /** The writer's event count at which no event waits: waiting = eventsWritten - mark. */
   private consumedMark = 0;
   private handle: { base: number; fh: FileHandle } | undefined;
+  /** The consumer's `release` (see ConsumeOptions), from `startFrom`. */
+  private release: (() => Promise<void>) | undefined;
 
   constructor(
     private readonly dir: string,
@@ -54,6 +100,7 @@ export class LogReader {
       pos = first;
     }
     this.pos = pos;
+    this.release = release;
     await this.deleteConsumedSegments(release);
     const counted = await this.countEvents(pos);
     this.consumedMark = this.written.eventsWritten - counted;
@@ -88,12 +135,18 @@ export class LogReader {
     }
   }
 
-  /** Reads up to `maxEvents` events (whole records) from the position; `next` is where they end. */
-  async readBatch(maxEvents: number): Promise<{ events: CanonicalEvent[]; next: number }> {
+  /**
+   * Reads up to `maxEvents` events (whole records) from the position; `next` is where they end.
+   * Records that do not decode are in `undecodable`, and count towards `maxEvents` by their
+   * headers' event counts.
+   */
+  async readBatch(maxEvents: number): Promise<ReadBatch> {
     const segments = this.written.segments;
     const events: CanonicalEvent[] = [];
+    const undecodable: Undecodable[] = [];
+    let counted = 0;
     let cursor = this.pos;
-    while (events.length < maxEvents && cursor < this.written.end) {
+    while (counted < maxEvents && cursor < this.written.end) {
       const base = this.segmentFor(cursor);
       const idx = segments.indexOf(base);
       const limit = Math.min(segments[idx + 1] ?? Infinity, this.written.end);
@@ -105,7 +158,7 @@ export class LogReader {
       let buf = Buffer.allocUnsafe(want);
       await this.handle.fh.read(buf, 0, want, cursor - base);
       let off = 0;
-      while (off < buf.length && events.length < maxEvents) {
+      while (off < buf.length && counted < maxEvents) {
         const d = decodeRecord(buf, off);
         if (d.kind === 'partial') {
           if (off > 0) {
@@ -120,14 +173,24 @@ export class LogReader {
         if (d.kind === 'corrupt') {
           throw new Error(`corrupt record in durable log at position ${cursor + off}`);
         }
-        for (const e of JSON.parse(d.rec.payload.toString()) as CanonicalEvent[]) {
-          events.push(e);
+        const decoded = decodeEvents(d.rec.payload, cursor + off);
+        if ('events' in decoded) {
+          for (const e of decoded.events) {
+            events.push(e);
+          }
+        } else {
+          this.logger.error(
+            { reason: decoded.undecodable.reason },
+            'undecodable record in the event log: dead-lettering it',
+          );
+          undecodable.push(decoded.undecodable);
         }
+        counted += d.rec.count;
         off += d.rec.size;
       }
       cursor += off;
     }
-    return { events, next: cursor };
+    return { events, undecodable, counted, next: cursor };
   }
 
   /** After a batch was acknowledged: moves the position past it and deletes consumed segments. */
@@ -135,6 +198,14 @@ export class LogReader {
     this.pos = next;
     this.consumedMark = Math.min(this.consumedMark + events, this.written.eventsWritten);
     await this.deleteConsumedSegments(release);
+  }
+
+  /**
+   * Deletes the segments the consumer is wholly past now, rather than after its next batch
+   * (the log just rolled to free space and may stay idle).
+   */
+  async trim(): Promise<void> {
+    await this.deleteConsumedSegments(this.release);
   }
 
   /** Closes the segment file being read. */

@@ -58,19 +58,27 @@ export interface WrittenLog {
 interface PendingRecord {
   rec: Buffer;
   events: number;
+  /** Not a record: asks to free space after this write (freeSpace). */
+  free?: true;
 }
 
 export class LogWriter implements WrittenLog {
   readonly arrived = new Signal();
   private readonly commits: GroupCommit<PendingRecord>;
-  private readonly spare: SpareSegment;
   private durableEnd: number;
   private eventCount = 0;
   private failure: Error | undefined;
   private rolling: Promise<void> | undefined;
 
-  /** Opens the log in `opts.dir` (creating its first segment) for appending at its durable end. */
-  static async open(opts: WriterOptions, logger: Logger): Promise<LogWriter> {
+  /**
+   * Opens the log in `opts.dir` (creating its first segment) for appending at its durable end.
+   * `hasRoom` says whether a zero-filled spare segment of this many bytes may be made.
+   */
+  static async open(
+    opts: WriterOptions,
+    logger: Logger,
+    hasRoom: (bytes: number) => Promise<boolean>,
+  ): Promise<LogWriter> {
     const segments = await listSegments(opts.dir);
     if (segments.length === 0) {
       segments.push(0);
@@ -97,7 +105,16 @@ export class LogWriter implements WrittenLog {
         await active.datasync();
       }
     }
-    return new LogWriter(opts, logger, segments, active, activeBase + validBytes, preallocated);
+    const spare = new SpareSegment(opts.dir, opts.segmentBytes, logger, hasRoom);
+    return new LogWriter(
+      opts,
+      logger,
+      segments,
+      active,
+      activeBase + validBytes,
+      preallocated,
+      spare,
+    );
   }
 
   private constructor(
@@ -108,6 +125,7 @@ export class LogWriter implements WrittenLog {
     end: number,
     /** Whether the segment being appended to was zero-filled ahead (writes overwrite, not extend). */
     private activePreallocated: boolean,
+    private readonly spare: SpareSegment,
   ) {
     this.durableEnd = end;
     // The first write starts at once: a lone publish does not wait for the turn to end, and
@@ -115,7 +133,6 @@ export class LogWriter implements WrittenLog {
     this.commits = new GroupCommit((group) => this.write(group), opts.maxPendingBytes, {
       joinTurn: false,
     });
-    this.spare = new SpareSegment(opts.dir, opts.segmentBytes, logger);
     this.spare.prepare();
   }
 
@@ -148,8 +165,41 @@ export class LogWriter implements WrittenLog {
    * maxPendingBytes wait for the next write, or when the write failed.
    */
   append(events: CanonicalEvent[]): Promise<void> {
-    const rec = encodeRecord(Buffer.from(JSON.stringify(events)), events.length);
-    return this.commits.add({ rec, events: events.length }, rec.length);
+    return this.appendRecord(LogWriter.encode(events), events.length);
+  }
+
+  /** The record `append` writes for these events (its length is what the log grows by). */
+  static encode(events: CanonicalEvent[]): Buffer {
+    return encodeRecord(Buffer.from(JSON.stringify(events)), events.length);
+  }
+
+  /** Appends a record made by `encode` holding `events` events (see append). */
+  appendRecord(rec: Buffer, events: number): Promise<void> {
+    return this.commits.add({ rec, events }, rec.length);
+  }
+
+  /** Makes the zero-filled spare segment in the background, if there is room for it. */
+  prepareSpare(): void {
+    this.spare.prepare();
+  }
+
+  /** Removes the spare segment (or stops making it): the disk runs low. */
+  giveBackSpare(): Promise<void> {
+    return this.spare.giveBack();
+  }
+
+  /**
+   * Frees what the log holds beyond its records, the disk running low: gives the spare back,
+   * cuts the zeros made ahead off the segment appended to, and rolls onto a new plain segment
+   * so that this one can be deleted once consumed (the segment appended to never is). Through
+   * the group commit, after the writes queued so far, so that no write is in progress meanwhile.
+   */
+  async freeSpace(): Promise<void> {
+    await this.spare.giveBack();
+    await this.commits.add({ rec: Buffer.alloc(0), events: 0, free: true }, 0);
+    while (this.rolling) {
+      await this.rolling;
+    }
   }
 
   /** Resolves once everything appended so far is written (or failed) and any roll finished. */
@@ -182,6 +232,7 @@ export class LogWriter implements WrittenLog {
     const bufs = group.map((p) => p.rec);
     const bytes = bufs.reduce((n, b) => n + b.length, 0);
     const at = this.durableEnd - this.activeBase;
+    const freeAsked = group.some((p) => p.free);
     try {
       let written = 0;
       while (written < bytes) {
@@ -205,20 +256,44 @@ export class LogWriter implements WrittenLog {
     this.durableEnd += bytes;
     this.eventCount += group.reduce((n, p) => n + p.events, 0);
     this.arrived.notify();
-    // Also roll early onto a ready spare when appending to a plain file (a new log).
-    if (
+    // After this group's publishers are answered, before the next group is written. Also roll
+    // early onto a ready spare when appending to a plain file (a new log, a small disk).
+    if (freeAsked) {
+      this.whileRolling(this.cutZerosAndRoll());
+    } else if (
       this.durableEnd - this.activeBase >= this.opts.segmentBytes ||
       (!this.activePreallocated && this.spare.isReady)
     ) {
-      // After this group's publishers are answered, before the next group is written.
-      this.rolling = this.roll();
+      this.whileRolling(this.roll(true));
     }
   }
 
-  private async roll(): Promise<void> {
+  /** The next write waits for `work` (a roll): it changes the segment appended to. */
+  private whileRolling(work: Promise<void>): void {
+    this.rolling = work.finally(() => {
+      this.rolling = undefined;
+    });
+  }
+
+  private async cutZerosAndRoll(): Promise<void> {
+    if (this.activePreallocated) {
+      try {
+        await this.active.truncate(this.durableEnd - this.activeBase);
+        this.activePreallocated = false;
+      } catch (err) {
+        this.logger.warn({ err }, 'could not cut the zero-filled rest of the log segment');
+      }
+    }
+    if (this.durableEnd > this.activeBase) {
+      await this.roll(false);
+    }
+  }
+
+  /** Rolls onto the spare when `useSpare` and one is ready, else onto a new plain file. */
+  private async roll(useSpare: boolean): Promise<void> {
     try {
       const base = this.durableEnd;
-      const preallocated = await this.spare.takeAs(base);
+      const preallocated = useSpare && (await this.spare.takeAs(base));
       const next = await openSegment(
         this.opts.dir,
         base,
@@ -241,8 +316,6 @@ export class LogWriter implements WrittenLog {
       // would not look for them. Refuse writes; a restart opens the log consistently.
       this.logger.error({ err }, 'could not roll the event log onto a new segment');
       this.failure ??= err instanceof Error ? err : new Error(String(err));
-    } finally {
-      this.rolling = undefined;
     }
   }
 }
