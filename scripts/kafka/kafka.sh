@@ -9,14 +9,16 @@
 #
 # Needs: bash, java (17+), mvn. Everything lives under <repo>/.kafka/.
 # Env overrides: KAFKA_VERSION, KAFKA_HEAP_OPTS, KAFKA_START_TIMEOUT (seconds).
+# A second broker (a fault test's own, to kill): KAFKA_PORT, KAFKA_CONTROLLER_PORT and
+# KAFKA_STATE_DIR (its config, data, logs and pid file; the jars stay in .kafka/libs).
 set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
 SCALA_BINARY="2.13"
 DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 HOST="127.0.0.1"
-PORT=9092
-CONTROLLER_PORT=9093
+PORT="${KAFKA_PORT:-9092}"
+CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 START_TIMEOUT="${KAFKA_START_TIMEOUT:-90}"
 HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 
@@ -24,10 +26,11 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
 KDIR="$ROOT/.kafka"
 LIBS="$KDIR/libs"
-DATA="$KDIR/data"
-LOGS="$KDIR/logs"
-CONF="$KDIR/config"
-PIDFILE="$KDIR/kafka.pid"
+STATE="${KAFKA_STATE_DIR:-$KDIR}"
+DATA="$STATE/data"
+LOGS="$STATE/logs"
+CONF="$STATE/config"
+PIDFILE="$STATE/kafka.pid"
 OUTFILE="$LOGS/kafka.out"
 MARKER="$LIBS/.fetched-kafka_${SCALA_BINARY}-${KAFKA_VERSION}"
 

@@ -1,5 +1,7 @@
 import type { CanonicalEvent } from '../events/event.js';
 import { logUnavailable } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { Backoff, sleep } from '../retry.js';
 import { BacklogGauge } from './backlog-gauge.js';
 import { GroupCommit } from './group-commit.js';
 import {
@@ -8,6 +10,7 @@ import {
   type Batch,
   type BatchLimits,
   type ConsumeOptions,
+  type LogLoss,
   type LogStats,
   type Transport,
 } from './transport.js';
@@ -24,8 +27,10 @@ export interface Broker<T> {
   readonly label: string;
   /** How often the backlog is read in the background. */
   readonly backlogEveryMs: number;
-  /** False while the broker is known to be unreachable: publishes answer 503 at once. */
+  /** False while the broker is known to be unreachable or refuses writes: publishes answer 503 at once. */
   writable(): boolean;
+  /** Why the broker is down or not writable (for `/health`), if it can say. */
+  reason?(): string | undefined;
   /** Whether `stats()` reports the broker up (while the transport is open). */
   up(): boolean;
   /** One publish's events as one item of the next write, with its weight in bytes. */
@@ -47,6 +52,65 @@ export interface Broker<T> {
   close(): Promise<void>;
 }
 
+/**
+ * What a broker found lost under the group (see LogLoss), counted for `stats().lost` and logged
+ * at error level in every process that finds it. `report` is true in the one process elected to
+ * tell the consumer (the drop ledger counts an incident once, however many workers saw it);
+ * only a process that consumes tells anyone.
+ */
+export class LogLosses {
+  private last: LogStats['lost'];
+  private onLost: ((loss: LogLoss) => Promise<void>) | undefined;
+  private readonly closing = new AbortController();
+
+  constructor(private readonly logger: Logger) {}
+
+  get stats(): LogStats['lost'] {
+    return this.last && { ...this.last };
+  }
+
+  /** Set while a consumer runs (the transport's consume). */
+  listen(onLost: ((loss: LogLoss) => Promise<void>) | undefined): void {
+    this.onLost = onLost;
+  }
+
+  close(): void {
+    this.closing.abort();
+  }
+
+  record(loss: LogLoss, report: boolean): void {
+    this.last = {
+      incidents: (this.last?.incidents ?? 0) + 1,
+      events: (this.last?.events ?? 0) + loss.events,
+      lastAt: Date.now(),
+      reason: loss.reason,
+    };
+    this.logger.error(
+      { ...loss, reported: report && this.onLost !== undefined },
+      'the log lost events it had acknowledged',
+    );
+    const onLost = this.onLost;
+    if (report && onLost) {
+      void this.tell(onLost, loss);
+    }
+  }
+
+  /** The drop ledger may be unreachable right now: retried with backoff until it takes it. */
+  private async tell(onLost: (loss: LogLoss) => Promise<void>, loss: LogLoss): Promise<void> {
+    const backoff = new Backoff(200, 5000);
+    while (!this.closing.signal.aborted) {
+      try {
+        await onLost(loss);
+        return;
+      } catch (err) {
+        const delayMs = backoff.next();
+        this.logger.error({ err, delayMs }, 'could not record the log loss; retrying');
+        await sleep(delayMs, this.closing.signal);
+      }
+    }
+  }
+}
+
 export interface BrokerLimits {
   /** Bytes waiting for the next write before publishers get 503. */
   maxPendingBytes: number;
@@ -55,8 +119,12 @@ export interface BrokerLimits {
 }
 
 /** The one broker transport: Redis Streams and Kafka are this with their own `Broker`. */
-export function createBrokerTransport<T>(broker: Broker<T>, limits: BrokerLimits): Transport {
-  return new BrokerTransport(broker, limits);
+export function createBrokerTransport<T>(
+  broker: Broker<T>,
+  limits: BrokerLimits,
+  losses: LogLosses,
+): Transport {
+  return new BrokerTransport(broker, limits, losses);
 }
 
 class BrokerTransport<T> implements Transport {
@@ -71,6 +139,7 @@ class BrokerTransport<T> implements Transport {
   constructor(
     private readonly broker: Broker<T>,
     private readonly limits: BrokerLimits,
+    private readonly losses: LogLosses,
   ) {
     this.name = broker.name;
     this.queue = new GroupCommit((items) => broker.write(items), limits.maxPendingBytes);
@@ -84,9 +153,8 @@ class BrokerTransport<T> implements Transport {
       return Promise.reject(logUnavailable('the event log is closed'));
     }
     if (!this.broker.writable()) {
-      return Promise.reject(
-        logUnavailable(`${this.broker.label} is unreachable; retry shortly`, 2),
-      );
+      const why = this.broker.reason?.() ?? `${this.broker.label} is unreachable`;
+      return Promise.reject(logUnavailable(`${why}; retry shortly`, 2));
     }
     if (events.length === 0) {
       return Promise.resolve();
@@ -112,11 +180,13 @@ class BrokerTransport<T> implements Transport {
     }
     const stop = new AbortController();
     this.stop = stop;
+    this.losses.listen(opts.onLost);
     this.consuming = this.broker.consume(handler, batchLimits(opts), stop.signal);
     try {
       await this.consuming;
     } finally {
       this.consuming = undefined;
+      this.losses.listen(undefined);
     }
   }
 
@@ -127,9 +197,16 @@ class BrokerTransport<T> implements Transport {
 
   /** A pure read: the backlog is refreshed apart, on the gauge's timer. */
   stats(): LogStats {
+    const up = !this.closed && this.broker.up();
+    const writable = up && this.broker.writable();
+    const reason = this.closed ? 'closed' : up && writable ? undefined : this.broker.reason?.();
+    const lost = this.losses.stats;
     return {
       waiting: this.backlog.waiting,
-      state: !this.closed && this.broker.up() ? 'up' : 'down',
+      state: up ? 'up' : 'down',
+      writable,
+      ...(reason !== undefined && { reason }),
+      ...(lost && { lost }),
     };
   }
 
@@ -139,6 +216,7 @@ class BrokerTransport<T> implements Transport {
     }
     this.closed = true;
     this.backlog.stop();
+    this.losses.close();
     // What was accepted is written first, then the consumer stops, then the clients go.
     await this.queue.drain();
     await this.stopConsuming();

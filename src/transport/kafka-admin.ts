@@ -1,9 +1,20 @@
 import type { Admin, Kafka, RetryOptions } from 'kafkajs';
 import type { Logger } from '../logger.js';
 
+export interface PartitionOffsets {
+  partition: number;
+  low: number;
+  high: number;
+  committed: number;
+}
+
+/** Messages past the group's committed offsets, over all partitions. */
+export const lagOf = (offsets: PartitionOffsets[]): number =>
+  offsets.reduce((sum, p) => sum + Math.max(0, p.high - Math.max(p.committed, p.low)), 0);
+
 /**
  * The admin side of the Kafka transport: creates the topic, reads its partition count and the
- * group's lag. A failed call replaces the admin client (kafkajs admins do not always reconnect).
+ * partitions' offsets (the group's lag, losses). A failed call replaces the admin client (kafkajs admins do not always reconnect).
  */
 export class KafkaAdmin {
   private admin: Promise<Admin> | undefined;
@@ -34,8 +45,8 @@ export class KafkaAdmin {
     });
   }
 
-  /** Messages past the group's committed offsets, over all partitions. */
-  lag(topic: string, groupId: string): Promise<number> {
+  /** Per partition: the first and next offsets in the log and the group's committed offset (-1: none). */
+  offsets(topic: string, groupId: string): Promise<PartitionOffsets[]> {
     return this.call(async (admin) => {
       const [ends, committed] = await Promise.all([
         admin.fetchTopicOffsets(topic),
@@ -44,11 +55,18 @@ export class KafkaAdmin {
       const done = new Map(
         (committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]),
       );
-      return ends.reduce((sum, p) => {
-        const from = Math.max(done.get(p.partition) ?? -1, Number(p.low));
-        return sum + Math.max(0, Number(p.high) - from);
-      }, 0);
+      return ends.map((p) => ({
+        partition: p.partition,
+        low: Number(p.low),
+        high: Number(p.high),
+        committed: done.get(p.partition) ?? -1,
+      }));
     });
+  }
+
+  /** Whether the topic exists (one metadata request, not retried as a missing topic is). */
+  hasTopic(topic: string): Promise<boolean> {
+    return this.call(async (admin) => (await admin.listTopics()).includes(topic));
   }
 
   async close(): Promise<void> {

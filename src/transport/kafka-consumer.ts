@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js';
 import { Backoff } from '../retry.js';
 import { deliver } from './deliver.js';
 import { chunkBy } from './chunk-by.js';
-import type { Batch, BatchLimits } from './transport.js';
+import type { Batch, BatchLimits, Undecodable } from './transport.js';
 
 export interface KafkaConsumerDeps {
   kafka: Kafka;
@@ -13,13 +13,21 @@ export interface KafkaConsumerDeps {
   sessionTimeoutMs: number;
   /** Creates the topic when missing (the worker may start before any API process). */
   ensureTopic: () => Promise<number>;
+  /** The partitions of this member's last assignment (it reports their losses). */
+  owned: Set<number>;
+  /** Per partition, messages in batches being handled (not lost if the log loses them). */
+  holding: Map<number, number>;
   logger: Logger;
 }
 
 interface Decoded {
   offset: string;
   events: CanonicalEvent[];
+  undecodable?: Undecodable;
 }
+
+/** How much of an undecodable message is kept in its dead letter. */
+const UNDECODABLE_MAX_CHARS = 4096;
 
 const HEARTBEAT_MS = 3000;
 
@@ -63,6 +71,12 @@ export async function runKafkaConsumer(
     const crashed = new Promise<Error>((resolve) => {
       consumer.on(consumer.events.CRASH, (e) => resolve(e.payload.error));
     });
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      d.owned.clear();
+      for (const p of e.payload.memberAssignment[d.topic] ?? []) {
+        d.owned.add(p);
+      }
+    });
     const stopped = new Promise<undefined>((resolve) => {
       if (signal.aborted) {
         resolve(undefined);
@@ -92,6 +106,8 @@ export async function runKafkaConsumer(
       }
     }
     // Stops fetching, waits for the batches in hand, leaves the group.
+    // `owned` keeps the last assignment until the next join: a loss found while the member
+    // restarts (a deleted topic crashes it) is still reported by the member that had it.
     await disconnect(consumer);
     if (!signal.aborted) {
       await backoff.wait(signal);
@@ -111,14 +127,23 @@ async function eachBatch(
   signal: AbortSignal,
 ): Promise<void> {
   const { topic, partition } = p.batch;
-  const decoded = p.batch.messages.map((m) => decode(m, d.logger));
+  const decoded = p.batch.messages.map((m) => decode(m, partition, d.logger));
   for (const chunk of chunkBy(decoded, (m) => m.events.length, maxEvents)) {
     if (signal.aborted || !p.isRunning() || p.isStale()) {
       return; // not resolved, not committed: redelivered from the committed offset
     }
     const events = chunk.flatMap((m) => m.events);
-    if (events.length > 0 && !(await handle(events, p, handler, signal, d.logger))) {
-      return;
+    const undecodable = chunk.flatMap((m) => (m.undecodable ? [m.undecodable] : []));
+    const batch: Batch = undecodable.length > 0 ? { events, undecodable } : { events };
+    if (events.length > 0 || undecodable.length > 0) {
+      d.holding.set(partition, (d.holding.get(partition) ?? 0) + chunk.length);
+      try {
+        if (!(await handle(batch, p, handler, signal, d.logger))) {
+          return;
+        }
+      } finally {
+        d.holding.set(partition, (d.holding.get(partition) ?? 0) - chunk.length);
+      }
     }
     const last = chunk[chunk.length - 1]!.offset;
     p.resolveOffset(last);
@@ -134,7 +159,7 @@ async function eachBatch(
  * resolves; false when stopped or the partition was taken away first.
  */
 async function handle(
-  events: CanonicalEvent[],
+  batch: Batch,
   p: EachBatchPayload,
   handler: (batch: Batch) => Promise<void>,
   signal: AbortSignal,
@@ -143,29 +168,41 @@ async function handle(
   // kafkajs heartbeats only when asked: keep the membership alive during a long transaction.
   const keepAlive = setInterval(() => void p.heartbeat().catch(() => undefined), HEARTBEAT_MS);
   try {
-    return await deliver(
-      handler,
-      { events },
-      {
-        signal,
-        logger,
-        stillOwned: () => p.isRunning() && !p.isStale(),
-      },
-    );
+    return await deliver(handler, batch, {
+      signal,
+      logger,
+      stillOwned: () => p.isRunning() && !p.isStale(),
+    });
   } finally {
     clearInterval(keepAlive);
   }
 }
 
-function decode(m: KafkaMessage, logger: Logger): Decoded {
+/**
+ * A message's events, or, when it holds no event array, its raw text and why: handed out as
+ * undecodable (dead-lettered in the batch's transaction), so that it neither blocks its
+ * partition nor leaves without a trace.
+ */
+function decode(m: KafkaMessage, partition: number, logger: Logger): Decoded {
+  const raw = m.value?.toString() ?? '';
+  let reason: string | undefined;
+  let parsed: unknown;
   try {
-    return {
-      offset: m.offset,
-      events: JSON.parse(m.value?.toString() ?? '[]') as CanonicalEvent[],
-    };
-  } catch {
-    // Only Tally writes this topic; a message it cannot read would block its partition forever.
-    logger.error({ offset: m.offset }, 'unreadable kafka message committed without processing');
-    return { offset: m.offset, events: [] };
+    parsed = JSON.parse(raw);
+    if (!Array.isArray(parsed) || !parsed.every((e) => typeof e === 'object' && e !== null)) {
+      reason = 'not an array of events';
+    }
+  } catch (err) {
+    reason = `not JSON: ${(err as Error).message}`;
   }
+  if (reason === undefined) {
+    return { offset: m.offset, events: parsed as CanonicalEvent[] };
+  }
+  reason = `${reason} (partition ${partition}, offset ${m.offset})`;
+  logger.error({ partition, offset: m.offset, reason }, 'undecodable kafka message; dead-lettered');
+  return {
+    offset: m.offset,
+    events: [],
+    undecodable: { payload: raw.slice(0, UNDECODABLE_MAX_CHARS), reason },
+  };
 }

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import type { Kafka, Message, Producer, RetryOptions } from 'kafkajs';
 import { logUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -6,6 +7,8 @@ import { withTimeout } from '../timeout.js';
 
 export interface KafkaProducerOptions {
   topic: string;
+  /** `host:port` of the brokers: while down, a plain TCP connect tells when one is back. */
+  brokers: string[];
   /** A send that Kafka has not acknowledged within this bound fails with 503. */
   timeoutMs: number;
   retry: RetryOptions;
@@ -108,8 +111,14 @@ export class KafkaProducer {
     });
     try {
       await producer.connect();
-      this.partitions = await this.o.ensureTopic();
-      this.partitionsAt = Date.now();
+      // A reconnect keeps the partition count it knew (refreshed after the next send): the
+      // admin round trips would delay the first publish after the broker is back.
+      if (this.partitions === 0) {
+        this.partitions = await this.o.ensureTopic();
+        this.partitionsAt = Date.now();
+      } else {
+        this.partitionsAt = 0;
+      }
     } catch (err) {
       await producer.disconnect().catch(() => undefined);
       throw err;
@@ -144,11 +153,19 @@ export class KafkaProducer {
     });
   }
 
-  /** A keep-alive, not a redelivery: it waits with the shared Backoff until the broker is back. */
+  /**
+   * A keep-alive, not a redelivery: it waits with the shared Backoff until the broker is back,
+   * at most 250 ms between attempts (ingest should accept soon after the broker is back).
+   */
   private async reconnect(): Promise<void> {
-    const backoff = new Backoff(250, 2000);
+    const backoff = new Backoff(100, 250);
     while (this.current === 'down' && !this.closed) {
       try {
+        // An attempt against a dead broker sleeps through kafkajs's own retries (up to a
+        // second each): try only once a broker accepts connections again.
+        if (!(await anyAccepts(this.o.brokers))) {
+          throw new Error('no broker accepts connections');
+        }
         await this.getProducer();
         return;
       } catch {
@@ -173,4 +190,21 @@ export class KafkaProducer {
       () => undefined,
     );
   }
+}
+
+/** Whether a TCP connection to any of the brokers opens within 500 ms. */
+async function anyAccepts(brokers: string[]): Promise<boolean> {
+  const one = (broker: string) =>
+    new Promise<boolean>((resolve) => {
+      const i = broker.lastIndexOf(':');
+      const socket = connect({ host: broker.slice(0, i), port: Number(broker.slice(i + 1)) });
+      const done = (ok: boolean) => {
+        socket.destroy();
+        resolve(ok);
+      };
+      socket.setTimeout(500, () => done(false));
+      socket.once('error', () => done(false));
+      socket.once('connect', () => done(true));
+    });
+  return (await Promise.all(brokers.map(one))).some(Boolean);
 }

@@ -1,10 +1,11 @@
 import type { Kafka, Message } from 'kafkajs';
 import type { Logger } from '../logger.js';
-import { createBrokerTransport, type Broker } from './broker-transport.js';
+import { createBrokerTransport, LogLosses, type Broker } from './broker-transport.js';
 import { withTimeout } from '../timeout.js';
 import { chunkBy } from './chunk-by.js';
-import { KafkaAdmin } from './kafka-admin.js';
+import { KafkaAdmin, lagOf } from './kafka-admin.js';
 import { runKafkaConsumer } from './kafka-consumer.js';
+import { KafkaLossWatch } from './kafka-losses.js';
 import { KafkaProducer } from './kafka-producer.js';
 import { hashKey, partitionKey } from './partition-key.js';
 import type { Transport } from './transport.js';
@@ -43,6 +44,8 @@ const RETRY = { retries: 5, initialRetryTime: 100, maxRetryTime: 1000 };
  */
 export async function createKafkaTransport(opts: KafkaOptions, logger: Logger): Promise<Transport> {
   const { Kafka: KafkaClient, logLevel } = await import('kafkajs');
+  const losses = new LogLosses(logger);
+  const watch = new KafkaLossWatch(opts.topic, losses);
   const kafka = new KafkaClient({
     clientId: 'tally',
     brokers: opts.brokers,
@@ -51,14 +54,26 @@ export async function createKafkaTransport(opts: KafkaOptions, logger: Logger): 
     logLevel: logLevel.WARN,
     // kafkajs is chatty while the broker is away; our own state changes are logged at warn.
     logCreator: () => (e) => {
+      // kafkajs resets an out-of-range offset by itself: the messages in between may be gone.
+      if (e.log.message === OUT_OF_RANGE && e.log['topic'] === opts.topic) {
+        watch.outOfRange(Number(e.log['partition']));
+      }
       const level = e.level === logLevel.ERROR ? 'warn' : 'debug';
       logger[level]({ kafkajs: e.namespace, ...e.log, timestamp: undefined }, e.log.message);
     },
   });
-  return createBrokerTransport(kafkaBroker(kafka, opts, logger), opts);
+  return createBrokerTransport(kafkaBroker(kafka, opts, watch, logger), opts, losses);
 }
 
-function kafkaBroker(kafka: Kafka, opts: KafkaOptions, logger: Logger): Broker<Encoded[]> {
+/** What kafkajs logs when it resets a consumer's offset (consumerGroup.js). */
+const OUT_OF_RANGE = 'Offset out of range, resetting to default offset';
+
+function kafkaBroker(
+  kafka: Kafka,
+  opts: KafkaOptions,
+  watch: KafkaLossWatch,
+  logger: Logger,
+): Broker<Encoded[]> {
   const timeoutMs = opts.publishTimeoutMs ?? 3000;
   const admin = new KafkaAdmin(kafka, RETRY, logger);
   let topicEnsured = false;
@@ -70,9 +85,10 @@ function kafkaBroker(kafka: Kafka, opts: KafkaOptions, logger: Logger): Broker<E
   };
   const producer = new KafkaProducer(
     kafka,
-    { topic: opts.topic, timeoutMs, retry: RETRY, ensureTopic },
+    { topic: opts.topic, brokers: opts.brokers, timeoutMs, retry: RETRY, ensureTopic },
     logger,
   );
+  watch.read = () => admin.offsets(opts.topic, opts.groupId);
   /** Whether the last offsets read succeeded: a worker-only process never produces, so this is its view of the broker. */
   let offsetsOk = true;
   return {
@@ -81,6 +97,12 @@ function kafkaBroker(kafka: Kafka, opts: KafkaOptions, logger: Logger): Broker<E
     backlogEveryMs: STATS_EVERY_MS,
     writable: () => producer.state !== 'down',
     up: () => producer.state === 'up' && offsetsOk,
+    reason: () =>
+      producer.state === 'down'
+        ? 'Kafka is unreachable'
+        : offsetsOk
+          ? undefined
+          : 'the Kafka offsets could not be read',
     encode(events) {
       let bytes = 0;
       const item = events.map((e) => {
@@ -99,6 +121,8 @@ function kafkaBroker(kafka: Kafka, opts: KafkaOptions, logger: Logger): Broker<E
           groupId: opts.groupId,
           sessionTimeoutMs: opts.sessionTimeoutMs ?? 30_000,
           ensureTopic,
+          owned: watch.owned,
+          holding: watch.holding,
           logger,
         },
         handler,
@@ -113,15 +137,22 @@ function kafkaBroker(kafka: Kafka, opts: KafkaOptions, logger: Logger): Broker<E
         return 0;
       }
       try {
-        const lag = await withTimeout(
-          admin.lag(opts.topic, opts.groupId),
+        const offsets = await withTimeout(
+          admin.offsets(opts.topic, opts.groupId),
           timeoutMs,
           () => new Error('timed out reading kafka offsets'),
         );
         offsetsOk = true;
-        return lag;
+        watch.observe(offsets);
+        return lagOf(offsets);
       } catch (err) {
         offsetsOk = false;
+        // Deleted under us? Then what the group had not consumed is gone: say so, and create
+        // the topic again (nobody else would until a publish fails).
+        if (!(await admin.hasTopic(opts.topic).catch(() => true))) {
+          watch.vanished();
+          await ensureTopic().catch(() => undefined);
+        }
         throw err;
       }
     },

@@ -1,10 +1,17 @@
 import { Backoff, sleep } from '../retry.js';
 import { StreamDelivery } from './redis-stream-delivery.js';
-import { StreamReader, type Entry, type RedisConsumerDeps } from './redis-stream-reader.js';
+import {
+  heartbeatKey,
+  StreamReader,
+  type Entry,
+  type RedisConsumerDeps,
+} from './redis-stream-reader.js';
 import type { Batch, BatchLimits } from './transport.js';
 
 /**
- * The consumer loop: reclaim entries idle on other (dead) consumers, else read new ones
+ * The consumer loop: keep our heartbeat (a key with a TTL of `reclaimIdleMs`, refreshed three
+ * times per TTL, on its own timer: a slow batch does not stop it); reclaim entries pending on
+ * consumers whose heartbeat expired, else read new ones
  * (redis-stream-reader.ts); hand them out in batches of whole entries, up to `concurrency` at
  * once (the next batch is read and parsed while the storage works on the previous one); XACK a
  * batch only after the handler resolved; trim (redis-stream-delivery.ts).
@@ -27,17 +34,38 @@ export class RedisStreamConsumer {
   }
 
   async run(): Promise<void> {
+    this.d.guard.consuming = true;
+    await this.beat();
+    const heartbeat = setInterval(
+      () => void this.beat(),
+      Math.max(100, Math.floor(this.d.reclaimIdleMs / 3)),
+    );
     try {
       await this.loop();
     } finally {
+      clearInterval(heartbeat);
+      this.d.guard.consuming = false;
       await this.delivery.settled();
     }
   }
 
-  /** Removes our consumer from the group when it owns no pending entry (clean shutdown). */
+  private async beat(): Promise<void> {
+    const { client, consumer, reclaimIdleMs } = this.d;
+    await client
+      .sendCommand(['SET', heartbeatKey(this.d, consumer), '1', 'PX', String(reclaimIdleMs)], {
+        timeout: 2000,
+      })
+      .catch(() => undefined); // Redis away: nobody can reclaim meanwhile either
+  }
+
+  /**
+   * Clean shutdown: drops our heartbeat (what we released is taken over at once), and removes
+   * our consumer from the group when it owns no pending entry.
+   */
   async leave(): Promise<void> {
     const { client, stream, group, consumer } = this.d;
     try {
+      await client.sendCommand(['DEL', heartbeatKey(this.d, consumer)], { timeout: 2000 });
       const mine = await client.sendCommand<unknown[]>(
         ['XPENDING', stream, group, '-', '+', '1', consumer],
         { timeout: 2000 },
@@ -96,7 +124,9 @@ export class RedisStreamConsumer {
           return;
         }
         if (String((err as Error).message).includes('NOGROUP')) {
+          // The group (or the stream) vanished under us: find out whether Redis lost data.
           groupReady = false;
+          await this.d.guard.check().catch(() => undefined);
         }
         const delayMs = backoff.next();
         logger.warn({ err: (err as Error).message, delayMs }, 'redis stream read failed; retrying');

@@ -3,7 +3,7 @@ import { deliver } from './deliver.js';
 import { chunkBy } from './chunk-by.js';
 import { release, type Entry, type RedisConsumerDeps } from './redis-stream-reader.js';
 import { TRIM_SCRIPT } from './redis-stream-scripts.js';
-import type { Batch, BatchLimits } from './transport.js';
+import type { Batch, BatchLimits, Undecodable } from './transport.js';
 
 const TRIM_EVERY_MS = 1000;
 /** Consumers that own nothing and were idle this long are removed (live ones poll every second). */
@@ -45,13 +45,18 @@ export class StreamDelivery {
       }
       const chunk = chunks[i]!;
       const ids = chunk.map((e) => e.id);
+      this.d.guard.holding += ids.length;
       const done: Promise<void> = this.handle(
         chunk.flatMap((e) => e.events),
+        chunk.flatMap((e) => (e.undecodable ? [e.undecodable] : [])),
         ids,
       )
         .then((ok) => (ok ? this.ack(ids) : release(this.d, ids)))
         .catch((err: unknown) => this.d.logger.error({ err }, 'batch delivery failed'))
-        .finally(() => this.inFlight.delete(done));
+        .finally(() => {
+          this.d.guard.holding -= ids.length;
+          this.inFlight.delete(done);
+        });
       this.inFlight.add(done);
     }
     this.maybeTrim();
@@ -79,8 +84,12 @@ export class StreamDelivery {
    * Keeps the entries' idle time fresh meanwhile, so no other consumer steals a batch that is
    * being worked on (or waits for its redelivery).
    */
-  private async handle(events: CanonicalEvent[], ids: string[]): Promise<boolean> {
-    if (events.length === 0) {
+  private async handle(
+    events: CanonicalEvent[],
+    undecodable: Undecodable[],
+    ids: string[],
+  ): Promise<boolean> {
+    if (events.length === 0 && undecodable.length === 0) {
       return true;
     }
     const { client, stream, group, consumer, reclaimIdleMs, logger } = this.d;
@@ -95,7 +104,8 @@ export class StreamDelivery {
       Math.max(50, Math.floor(reclaimIdleMs / 3)),
     );
     try {
-      return await deliver(this.handler, { events }, { signal: this.signal, logger });
+      const batch: Batch = undecodable.length > 0 ? { events, undecodable } : { events };
+      return await deliver(this.handler, batch, { signal: this.signal, logger });
     } finally {
       clearInterval(keepAlive);
     }
@@ -106,6 +116,9 @@ export class StreamDelivery {
     try {
       await client.sendCommand(['XACK', stream, group, ...ids], { timeout: 5000 });
     } catch (err) {
+      if (String((err as Error).message).includes('NOGROUP')) {
+        void this.d.guard.check().catch(() => undefined);
+      }
       // Stays pending: reclaimed after the idle timeout and deduplicated by the aggregator.
       logger.warn(
         { err: (err as Error).message, entries: ids.length },

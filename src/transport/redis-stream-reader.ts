@@ -2,12 +2,16 @@ import type { CanonicalEvent } from '../events/event.js';
 import type { Logger } from '../logger.js';
 import { sleep } from '../retry.js';
 import type { RedisClient } from './redis-client.js';
-import type { BatchLimits } from './transport.js';
+import type { StreamGuard } from './redis-stream-guard.js';
+import { RECLAIM_SCRIPT } from './redis-stream-scripts.js';
+import type { BatchLimits, Undecodable } from './transport.js';
 
 /**
- * The reading side of a Redis Streams consumer: creates the group, reclaims entries idle on
- * other (dead) consumers (XAUTOCLAIM), reads new ones (XREADGROUP), tops a short read up
- * (batching by age), parses entries, and gives back entries read but not handled (`release`).
+ * The reading side of a Redis Streams consumer: creates the group, reclaims entries pending on
+ * dead consumers (those whose heartbeat expired: RECLAIM_SCRIPT), reads new ones (XREADGROUP),
+ * tops a short read up (batching by age), parses entries (an entry that is not an event array
+ * is handed out as undecodable, to be dead-lettered), and gives back entries read but not
+ * handled (`release`).
  */
 
 export interface RedisConsumerDeps {
@@ -18,21 +22,32 @@ export interface RedisConsumerDeps {
   stream: string;
   group: string;
   consumer: string;
+  /** A consumer whose heartbeat is this old is presumed dead (also the heartbeat's TTL). */
   reclaimIdleMs: number;
+  /** Finds losses; told every entry id read. */
+  guard: StreamGuard;
   logger: Logger;
 }
 
 export interface Entry {
   id: string;
   events: CanonicalEvent[];
+  undecodable?: Undecodable;
 }
+
+/** How much of an undecodable entry is kept in its dead letter. */
+export const UNDECODABLE_MAX_CHARS = 4096;
+
+/** The key a live consumer keeps (with a TTL) to say so: `<stream>:alive:<group>:<consumer>`. */
+export const heartbeatKey = (d: Pick<RedisConsumerDeps, 'stream' | 'group'>, consumer = '') =>
+  `${d.stream}:alive:${d.group}:${consumer}`;
 
 type RawEntry = [id: string, fields: string[] | null];
 
 export class StreamReader {
   readonly reclaimEveryMs: number;
   private avgEventsPerEntry = 1;
-  private reclaimCursor = '0-0';
+  private reclaimCursor = '-';
   /** Whether the last read returned fewer entries than asked for (nothing more was waiting). */
   private drained = true;
 
@@ -59,28 +74,31 @@ export class StreamReader {
   }
 
   /**
-   * Claims entries pending longer than the idle timeout (their consumer died), following the
-   * XAUTOCLAIM cursor; returns the first non-empty step, or nothing after a whole pass.
+   * Claims entries pending on consumers whose heartbeat expired (they died), idle at least the
+   * heartbeat's TTL, following a cursor over the pending entries; returns the first non-empty
+   * step, or nothing after a whole pass. A live consumer's entries stay its own.
    */
   async reclaim(): Promise<Entry[]> {
     const { client, stream, group, consumer, reclaimIdleMs } = this.d;
     for (;;) {
-      const [next, raw] = await client.sendCommand<[string, RawEntry[], string[]?]>(
+      const [next, raw] = await client.sendCommand<[string, RawEntry[]]>(
         [
-          'XAUTOCLAIM',
+          'EVAL',
+          RECLAIM_SCRIPT,
+          '1',
           stream,
           group,
           consumer,
           String(reclaimIdleMs),
-          this.reclaimCursor,
-          'COUNT',
           String(this.readCount()),
+          heartbeatKey(this.d),
+          this.reclaimCursor,
         ],
         { timeout: 5000 },
       );
       this.reclaimCursor = next;
       const entries = this.parse(raw);
-      if (entries.length > 0 || next === '0-0') {
+      if (entries.length > 0 || next === '-') {
         return entries;
       }
     }
@@ -149,22 +167,50 @@ export class StreamReader {
       if (!fields) {
         continue; // deleted while pending
       }
-      const i = fields.indexOf('e');
-      try {
-        const parsed = JSON.parse(fields[i + 1] ?? '') as CanonicalEvent[];
-        out.push({ id, events: parsed });
-        events += parsed.length;
-      } catch {
-        // Only Tally writes this stream; an entry it cannot read would block everything behind it.
-        this.d.logger.error({ id }, 'unreadable stream entry acknowledged without processing');
-        out.push({ id, events: [] });
+      this.d.guard.saw(id);
+      const entry = decode(id, fields);
+      if (entry.undecodable) {
+        // Only Tally writes this stream; an entry it cannot read is dead-lettered, not retried.
+        this.d.logger.error(
+          { id, reason: entry.undecodable.reason },
+          'undecodable stream entry; dead-lettered with its batch',
+        );
       }
+      out.push(entry);
+      events += entry.events.length;
     }
     if (out.length > 0) {
       this.avgEventsPerEntry = 0.7 * this.avgEventsPerEntry + (0.3 * events) / out.length;
     }
     return out;
   }
+}
+
+/** An entry's events, or, when it holds no event array, its raw text and why. */
+function decode(id: string, fields: string[]): Entry {
+  const i = fields.indexOf('e');
+  const undecodable = (payload: string, reason: string): Entry => ({
+    id,
+    events: [],
+    undecodable: {
+      payload: payload.slice(0, UNDECODABLE_MAX_CHARS),
+      reason: `${reason} (entry ${id})`,
+    },
+  });
+  if (i < 0 || i % 2 !== 0 || fields[i + 1] === undefined) {
+    return undecodable(JSON.stringify(fields), 'no field "e"');
+  }
+  const raw = fields[i + 1]!;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (err) {
+    return undecodable(raw, `not JSON: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(parsed) || !parsed.every((e) => typeof e === 'object' && e !== null)) {
+    return undecodable(raw, 'not an array of events');
+  }
+  return { id, events: parsed as CanonicalEvent[] };
 }
 
 /** Entries read but not handled: mark them idle at once so another consumer (or our restart) takes them now. */

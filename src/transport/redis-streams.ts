@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { logUnavailable } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { createBrokerTransport, type Broker } from './broker-transport.js';
+import { createBrokerTransport, LogLosses, type Broker } from './broker-transport.js';
 import { chunkBy } from './chunk-by.js';
 import {
   closeClient,
@@ -12,14 +12,20 @@ import {
   type RedisClient,
 } from './redis-client.js';
 import { RedisStreamConsumer } from './redis-stream-consumer.js';
+import { StreamGuard } from './redis-stream-guard.js';
 import type { Transport } from './transport.js';
 
 export interface RedisStreamsOptions {
   url: string;
   stream: string;
   group: string;
-  /** Entries pending this long on a consumer are taken over by another (the owner is presumed dead). */
+  /**
+   * A consumer whose heartbeat is this old is presumed dead: its pending entries (idle as long)
+   * are taken over by another. Live consumers refresh theirs three times as often.
+   */
   reclaimIdleMs: number;
+  /** Start on a Redis without AOF (`appendonly no`); refused by default. */
+  allowNoPersistence?: boolean;
   /** Bytes waiting for the next XADD before publishers get 503. */
   maxPendingBytes: number;
   /** Backlog (entries or messages not yet acknowledged by the workers) above which publishers get 503. */
@@ -37,8 +43,9 @@ const STATS_EVERY_MS = 1000;
 /**
  * Redis Streams: one stream, one consumer group. XADD is group-committed (one pipelined round
  * trip per event-loop turn); consumers read with XREADGROUP, XACK after the handler resolved,
- * reclaim entries idle on dead consumers (XAUTOCLAIM) and trim only below what every group has
- * acknowledged. One stream keeps the global order, hence per-key order with one consumer; several
+ * reclaim entries pending on dead consumers (heartbeats) and trim only below what every group
+ * has acknowledged. A Redis that forgot acknowledged entries is found and reported
+ * (redis-stream-guard.ts); one without AOF is refused unless allowed. One stream keeps the global order, hence per-key order with one consumer; several
  * workers share the stream (per-key order is then not kept across workers, which the rollups do
  * not need: counts commute and the aggregator dedups).
  */
@@ -47,9 +54,24 @@ export async function createRedisStreams(
   logger: Logger,
 ): Promise<Transport> {
   const client = createRedisClient(opts.url, logger, 'main');
+  const losses = new LogLosses(logger);
+  const guard = new StreamGuard({
+    client,
+    stream: opts.stream,
+    group: opts.group,
+    allowNoPersistence: opts.allowNoPersistence ?? false,
+    losses,
+    logger,
+  });
   void connectInBackground(client);
   await ready(client, 2000);
-  return createBrokerTransport(redisBroker(client, opts, logger), opts);
+  try {
+    await guard.start();
+  } catch (err) {
+    await closeClient(client);
+    throw err;
+  }
+  return createBrokerTransport(redisBroker(client, guard, opts, logger), opts, losses);
 }
 
 /** Waits (bounded) for the first connection, so start-up does not answer 503; Redis down is not fatal. */
@@ -70,6 +92,7 @@ async function ready(client: RedisClient, ms: number): Promise<void> {
 
 function redisBroker(
   client: RedisClient,
+  guard: StreamGuard,
   opts: RedisStreamsOptions,
   logger: Logger,
 ): Broker<string> {
@@ -80,8 +103,10 @@ function redisBroker(
     name: 'redis',
     label: 'Redis',
     backlogEveryMs: STATS_EVERY_MS,
-    // The state comes from the connection, which the publisher and the consumer share.
-    writable: () => client.isReady,
+    // The state comes from the connection, which the publisher and the consumer share, and from
+    // the guard's check after each (re)connect.
+    writable: () => guard.writable(),
+    reason: () => guard.reason(),
     up: () => client.isReady,
     encode(events) {
       // `[a,b]` → `a,b`: the events of concurrent requests are joined into one entry's array.
@@ -90,18 +115,28 @@ function redisBroker(
     },
     async write(parts) {
       const entries = chunkBy(parts, (p) => p.length, ENTRY_MAX_BYTES);
+      let ids: (string | null)[];
       try {
-        // Sent back to back on one connection: one round trip, applied in order.
-        await Promise.all(
+        // Sent back to back on one connection: one round trip, applied in order. NOMKSTREAM:
+        // a stream that vanished is not silently created again (the guard recreates it).
+        ids = await Promise.all(
           entries.map((c) =>
-            client.sendCommand(['XADD', opts.stream, '*', 'e', `[${c.join(',')}]`], {
-              timeout: timeoutMs,
-            }),
+            client.sendCommand<string | null>(
+              ['XADD', opts.stream, 'NOMKSTREAM', '*', 'e', `[${c.join(',')}]`],
+              { timeout: timeoutMs },
+            ),
           ),
         );
       } catch (err) {
         logger.warn({ err: (err as Error).message }, 'XADD failed; publish answered 503');
         throw logUnavailable('Redis did not accept the events; retry shortly', 2);
+      }
+      for (const id of ids) {
+        if (id === null) {
+          void guard.check().catch(() => undefined);
+          throw logUnavailable('the Redis stream vanished; retry shortly', 1);
+        }
+        guard.saw(id);
       }
     },
     async consume(handler, limits, signal) {
@@ -116,6 +151,7 @@ function redisBroker(
           group: opts.group,
           consumer: consumerName,
           reclaimIdleMs: opts.reclaimIdleMs,
+          guard,
           logger,
         },
         handler,
@@ -129,7 +165,12 @@ function redisBroker(
         await consumer.leave();
       }
     },
-    backlog: () => backlog(client, opts),
+    async backlog() {
+      // Also the periodic check: a flush or a restore without a reconnect is found within a tick.
+      await guard.check();
+      guard.backlog = await backlog(client, opts);
+      return guard.backlog;
+    },
     close: () => closeClient(client),
   };
 }
