@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logger.js';
-import { sleep } from '../retry.js';
+import { Backoff, sleep } from '../retry.js';
 import type { Db } from '../storage/db.js';
 import { loadCheckpoint } from '../storage/checkpoints.repo.js';
 import { addDrops } from '../storage/drop-ledger.repo.js';
@@ -9,6 +9,7 @@ import type { Batch, Transport } from '../transport/transport.js';
 import { createBatchApplier } from './apply-batch.js';
 import { createRetention } from './retention.js';
 import { ArrivalTracker, createDedupMaintenance } from './dedup-maintenance.js';
+import { createUnflushed } from './unflushed.js';
 
 export interface AggregatorOptions {
   batchMaxEvents: number;
@@ -38,12 +39,19 @@ export interface AggregatorStats {
   deadLettered: number;
   lastBatchAt: number | undefined;
   lastError: string | undefined;
+  /** When the batch that failed last failed (cleared by the next success). */
+  lastErrorAt: number | undefined;
   /** Whether `pause()` holds the aggregator (new batches wait in the log). */
   paused: boolean;
 }
 
 export interface Aggregator {
-  start(): Promise<void>;
+  /**
+   * Starts consuming: the log sets up its position now; with `holdBatchesUntil`, the batches
+   * wait until it resolves (`tally serve`: until the edge is up, so that a backlog does not hold
+   * the embedded database's one thread while the edge loads its sites, keys and salts).
+   */
+  start(opts?: { holdBatchesUntil?: Promise<unknown> }): Promise<void>;
   /** Stops after the batches in hand; with `drain`, first waits until the log is empty (or the deadline). */
   stop(opts?: { drainUntil?: number }): Promise<void>;
   /** Runs the dedup maintenance now (it also runs every `purgeEveryMs`). */
@@ -84,9 +92,17 @@ export function createAggregator(
     deadLettered: 0,
     lastBatchAt: undefined,
     lastError: undefined,
+    lastErrorAt: undefined,
     paused: false,
   };
+  const checkpointName = transport.traits.checkpointName;
   let stopping = false;
+  /** Aborted by stop(): ends the release's waits. */
+  const halt = new AbortController();
+  const halted = new Promise<void>((resolve) =>
+    halt.signal.addEventListener('abort', () => resolve(), { once: true }),
+  );
+  let held: Promise<unknown> | undefined;
   // While paused, batches wait on `resumed`; resume() and stop() wake them.
   let resumed = Promise.resolve();
   let wake: () => void = () => undefined;
@@ -127,7 +143,49 @@ export function createAggregator(
       maintaining = undefined;
     }));
 
+  const unflushed = createUnflushed({
+    db,
+    logger,
+    checkpointName,
+    // Only a log that holds batches until released lets storage commit asynchronously.
+    enabled: transport.traits.holdsUntilReleased,
+    apply,
+    // The database came back without what it had committed last: rows this process saw
+    // committed may be gone, so forget which user rows are stored rather than trust it.
+    onReopen: () => knownUsers.clear(),
+  });
+  const releaseBackoff = new Backoff(100, 5000);
+  /**
+   * The log's `release`: never rejects while running (a rejection would stop the log's
+   * consumer): retried with backoff until storage holds every acknowledged batch durably.
+   */
+  async function release(): Promise<void> {
+    for (;;) {
+      try {
+        await unflushed.flush();
+        releaseBackoff.reset();
+        return;
+      } catch (err) {
+        if (stopping) {
+          throw err;
+        }
+        const delayMs = releaseBackoff.next();
+        stats.lastError = (err as Error).message;
+        stats.lastErrorAt = Date.now();
+        logger.error({ err, delayMs }, 'storage cannot make the log durable yet; retrying');
+        await sleep(delayMs, halt.signal);
+      }
+    }
+  }
+
   async function handle(batch: Batch): Promise<void> {
+    if (held) {
+      await held;
+      if (halt.signal.aborted) {
+        throw new Error('the aggregator stopped before it took this batch; it stays in the log');
+      }
+      held = undefined;
+    }
     while (stats.paused && !stopping) {
       await resumed;
     }
@@ -138,10 +196,12 @@ export function createAggregator(
     arrivals.hold(batch, batch.events);
     const t0 = performance.now();
     try {
+      await unflushed.recover();
       await apply(batch);
       deps.onBatch?.(batch.events.length, (performance.now() - t0) / 1000);
     } catch (err) {
       stats.lastError = (err as Error).message;
+      stats.lastErrorAt = Date.now();
       logger.error(
         { err, events: batch.events.length },
         'storage unavailable; batch not acknowledged, retrying',
@@ -158,18 +218,21 @@ export function createAggregator(
     stats.batches++;
     stats.lastBatchAt = Date.now();
     stats.lastError = undefined;
+    stats.lastErrorAt = undefined;
+    await unflushed.add(batch);
   }
 
   return {
-    async start() {
-      const name = transport.traits.checkpointName;
+    async start(o = {}) {
+      held = o.holdBatchesUntil && Promise.race([o.holdBatchesUntil, halted]);
+      const name = checkpointName;
       const checkpoint = name === undefined ? undefined : await loadCheckpoint(db, name);
       consuming = transport.consume(handle, {
         checkpoint,
         maxBatchEvents: opts.batchMaxEvents,
         maxWaitMs: opts.batchMaxWaitMs,
         concurrency: opts.concurrency ?? 1,
-        release: () => flushDurably(db, name),
+        release,
         onLost: async (loss) => {
           logger.error(loss, 'the log lost events it had acknowledged; counted as log_lost');
           await addDrops(db, Date.now(), { log_lost: Math.max(1, loss.events) });
@@ -182,11 +245,18 @@ export function createAggregator(
     },
     async stop(o = {}) {
       if (o.drainUntil !== undefined) {
-        while (!stats.paused && pendingIn(transport) && Date.now() < o.drainUntil) {
+        // Not while storage cannot write: what is left stays in the log for the next start.
+        while (
+          !stats.paused &&
+          pendingIn(transport) &&
+          Date.now() < o.drainUntil &&
+          db.writeState().writable
+        ) {
           await sleep(20);
         }
       }
       stopping = true;
+      halt.abort();
       clearInterval(purgeTimer);
       // Aborts the consumer first, so that the batches a pause holds are given back, not retried.
       const stopped = transport.stopConsuming();
@@ -218,16 +288,3 @@ const pendingIn = (t: Transport) => {
   const s = t.stats();
   return s.state === 'up' && (s.waiting > 0 || (s.bytes ?? 0) > 0);
 };
-
-/**
- * One synchronous commit: PostgreSQL flushes the WAL up to it, so every earlier (asynchronous)
- * commit is durable too. The embedded database commits batches with synchronous_commit off.
- */
-async function flushDurably(db: Db, checkpoint: string | undefined): Promise<void> {
-  await db.transaction(async (tx) => {
-    await tx.query('SET LOCAL synchronous_commit = on');
-    await tx.query('UPDATE consumer_checkpoints SET updated_at = now() WHERE name = $1', [
-      checkpoint ?? '',
-    ]);
-  });
-}

@@ -1,100 +1,173 @@
 import { spawn } from 'node:child_process';
-import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { mkdir, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { Db, Queryable, QueryResult } from './db.js';
-import type { WorkerData, WorkerRequest, WorkerResponse } from './pglite-worker.js';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from '../logger.js';
+import { Backoff, sleep } from '../retry.js';
+import {
+  commitProbe,
+  createWriteTracker,
+  storageUnavailable,
+  type Db,
+  type Queryable,
+  type QueryResult,
+} from './db.js';
+import type { WorkerData } from './pglite-worker.js';
+import {
+  DbError,
+  esmUrl,
+  FROM_SOURCE,
+  openThread,
+  type PgliteThread,
+  type Request,
+} from './pglite-thread.js';
 
-const WORKER = new URL('./pglite-worker.ts', import.meta.url);
 const INIT = new URL('./pglite-init.ts', import.meta.url);
-/** Compiled JS (`dist/`), or TypeScript through tsx in development and tests. */
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
-
-type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
-type Request = WorkerRequest extends infer R ? (R extends unknown ? Omit<R, 'id'> : never) : never;
-
-class DbError extends Error {
-  constructor(
-    message: string,
-    readonly code?: string,
-  ) {
-    super(message);
-  }
-}
 
 /**
- * Embedded PostgreSQL under `dataDir`, run in a worker thread (see pglite-worker.ts).
+ * Less free space than this on the database's volume and the write probe says "cannot write":
+ * a table that needs a new page, or the WAL its next segment, fails at any moment (a commit
+ * into the WAL segment in use still succeeds, so a commit alone proves little).
+ */
+export const MIN_FREE_BYTES = 1024 * 1024;
+
+/** How long the reopening waits between two attempts at most (the disk may still be full). */
+const REOPEN = { initialMs: 250, maxMs: 2000 } as const;
+
+/**
+ * Embedded PostgreSQL under `dataDir`, run in a worker thread (see pglite-thread.ts).
  * `asyncCommit`: commit without waiting for the WAL flush. Only safe when the log keeps every
  * batch until a later synchronous commit covers it (the embedded log's `release`); a broker
  * that forgets a batch once it is acknowledged needs durable commits.
+ *
+ * An instance that broke (a WAL write failed for lack of space, the thread died) is replaced
+ * by a new one, which replays the WAL: tried again and again, with backoff, until it opens
+ * (once space is back). Meanwhile every call fails at once with STORAGE_UNAVAILABLE (503,
+ * retriable); the commits that were asynchronous and not yet flushed are lost with the broken
+ * instance, and `reopens()` tells who must apply them again.
  */
 export async function createPgliteDb(opts: {
   dataDir: string;
   asyncCommit?: boolean;
+  logger?: Logger;
 }): Promise<Db> {
   await mkdir(opts.dataDir, { recursive: true });
   if (!existsSync(join(opts.dataDir, 'PG_VERSION'))) {
     await initInChild(opts.dataDir);
   }
-  const worker = spawnWorker(WORKER, {
-    dataDir: opts.dataDir,
-    asyncCommit: opts.asyncCommit ?? false,
-  });
-  const pending = new Map<number, Pending>();
-  let nextId = 1;
-  let dead: Error | undefined;
-  let ready!: Pending;
-  const readyP = new Promise((resolve, reject) => (ready = { resolve, reject }));
-  worker.on('message', (msg: WorkerResponse) => {
-    const p = msg.id === 0 ? ready : pending.get(msg.id);
-    pending.delete(msg.id);
-    if (msg.ok) {
-      p?.resolve(msg.result);
-    } else {
-      p?.reject(new DbError(msg.error.message, msg.error.code));
-    }
-  });
-  const fail = (err: Error) => {
-    dead = err;
-    ready.reject(err);
-    for (const p of pending.values()) {
-      p.reject(err);
-    }
-    pending.clear();
-  };
-  worker.on('error', fail);
-  worker.on('exit', (code) => fail(new Error(`embedded database thread exited (${code})`)));
-  await readyP;
+  const data: WorkerData = { dataDir: opts.dataDir, asyncCommit: opts.asyncCommit ?? false };
+  const log = opts.logger?.child({ component: 'embedded-db' });
+  const writes = createWriteTracker();
+  // The volume's free space, looked at every second (see MIN_FREE_BYTES).
+  let free: { bytes: number | undefined; at: number } = { bytes: undefined, at: 0 };
+  let looking: Promise<void> | undefined;
+  const lookAtFree = () =>
+    (looking ??= freeBytes(opts.dataDir)
+      .then((bytes) => {
+        free = { bytes, at: Date.now() };
+      })
+      .finally(() => (looking = undefined)));
+  const noSpace = () =>
+    free.bytes !== undefined && free.bytes < MIN_FREE_BYTES
+      ? storageUnavailable(
+          'the database cannot write: its disk is full; retry later',
+          new Error(
+            `no space left: ${Math.round(free.bytes / 1024)} KiB free on the volume of ${opts.dataDir}`,
+          ),
+        )
+      : undefined;
+  let reopens = 0;
+  let closed = false;
+  let reopening: Promise<void> | undefined;
+  let cause: Error | undefined;
+  // The instance in use; replaced by reopen().
+  let thread!: PgliteThread;
 
-  const call = <T>(req: Request): Promise<T> => {
-    if (dead) {
-      return Promise.reject(dead);
+  const broke = (t: PgliteThread) => (err: Error) => {
+    if (closed || t !== thread) {
+      return;
     }
-    const id = nextId++;
-    return new Promise<T>((resolve, reject) => {
-      pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      worker.postMessage({ ...req, id });
-    });
+    cause = err;
+    writes.failed(storageUnavailable(err.message, err));
+    log?.error({ err }, 'the embedded database broke; reopening it (the WAL is replayed)');
+    reopening ??= reopen(t).finally(() => (reopening = undefined));
   };
-  const query = <T>(sql: string, params?: unknown[], tx?: number) =>
-    call<QueryResult<T>>({ op: 'query', sql, params, ...(tx === undefined ? {} : { tx }) });
+  const open = async (): Promise<PgliteThread> => {
+    // A thread that breaks while still opening just fails to open (nothing to reopen yet).
+    const opening: { t?: PgliteThread } = {};
+    opening.t = await openThread(data, (err) => opening.t && broke(opening.t)(err));
+    return opening.t;
+  };
+  thread = await open().catch(async (err: unknown) => {
+    throw new DbError(
+      `the embedded database in ${opts.dataDir} did not open: ${(err as Error).message}${await diskHint(opts.dataDir)}`,
+    );
+  });
 
-  return {
+  async function reopen(old: PgliteThread): Promise<void> {
+    await old.terminate();
+    const backoff = new Backoff(REOPEN.initialMs, REOPEN.maxMs);
+    for (let attempt = 1; !closed; attempt++) {
+      try {
+        const next = await open();
+        if (closed) {
+          await next.close();
+          return;
+        }
+        thread = next;
+        reopens++;
+        cause = undefined;
+        log?.warn({ attempt }, 'the embedded database is open again');
+        return;
+      } catch (err) {
+        const hint = await diskHint(opts.dataDir);
+        log?.warn({ err, attempt, hint }, 'the embedded database cannot open yet; retrying');
+        await sleep(Math.max(100, backoff.next()));
+      }
+    }
+  }
+
+  /** Sends to `t` (the current thread unless a transaction holds an older one). */
+  const call = async <T>(req: Request, t: PgliteThread = thread): Promise<T> => {
+    const fault: Error | undefined = t.broken ?? cause;
+    if (reopening || t !== thread || fault) {
+      throw storageUnavailable(
+        'the embedded database is reopening after a fault; retry later',
+        fault,
+      );
+    }
+    try {
+      return await t.call<T>(req);
+    } catch (err) {
+      const fault = t.broken
+        ? storageUnavailable('the embedded database broke; it is reopened, retry later', t.broken)
+        : err;
+      writes.failed(fault);
+      throw fault;
+    }
+  };
+  const query = <T>(sql: string, params?: unknown[], tx?: number, t?: PgliteThread) =>
+    call<QueryResult<T>>({ op: 'query', sql, params, ...(tx === undefined ? {} : { tx }) }, t);
+
+  await lookAtFree();
+  const freeTimer = setInterval(() => void lookAtFree(), 1000);
+  freeTimer.unref();
+  const db: Db = {
     kind: 'pglite',
     query: (sql, params) => query(sql, params),
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-      const tx = await call<number>({ op: 'begin' });
+      const t = thread;
+      const tx = await call<number>({ op: 'begin' }, t);
       let result: T;
       try {
-        result = await fn({ query: (sql, params) => query(sql, params, tx) });
+        result = await fn({ query: (sql, params) => query(sql, params, tx, t) });
       } catch (err) {
-        await call({ op: 'rollback', tx }).catch(() => undefined);
+        await call({ op: 'rollback', tx }, t).catch(() => undefined);
         throw err;
       }
-      await call({ op: 'commit', tx });
+      await call({ op: 'commit', tx }, t);
+      writes.committed();
       return result;
     },
     async ping() {
@@ -105,14 +178,45 @@ export async function createPgliteDb(opts: {
         return false;
       }
     },
-    async close() {
-      if (dead) {
-        return;
+    writeState() {
+      const full = noSpace();
+      const why = (full?.cause as Error | undefined)?.message;
+      return full ? { writable: false, at: free.at, error: why ?? full.message } : writes.state();
+    },
+    async probeWrite() {
+      await lookAtFree();
+      const full = noSpace();
+      if (full) {
+        throw full;
       }
-      await call({ op: 'close' }).catch(() => undefined);
-      await worker.terminate();
+      await commitProbe(db);
+    },
+    reopens: () => reopens,
+    async close() {
+      closed = true;
+      clearInterval(freeTimer);
+      await reopening;
+      await thread.close();
     },
   };
+  return db;
+}
+
+async function freeBytes(dir: string): Promise<number | undefined> {
+  try {
+    const s = await statfs(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return undefined;
+  }
+}
+
+/** " (N bytes free on its volume)" for an error message, or nothing when unknown. */
+async function diskHint(dir: string): Promise<string> {
+  const free = await freeBytes(dir);
+  return free !== undefined && free < 64 * 2 ** 20
+    ? ` (only ${Math.round(free / 2 ** 10)} KiB free on its volume)`
+    : '';
 }
 
 /**
@@ -140,31 +244,4 @@ async function initInChild(dataDir: string): Promise<void> {
       `creating the embedded database in ${dataDir} failed (exit ${code}): ${stderr}`,
     );
   }
-}
-
-/** A package's ESM entry: a `.cjs` (require) entry is swapped for its twin with `ext`. */
-const esmUrl = (pkg: string, ext: string) =>
-  // createRequire rather than import.meta.resolve: test runners do not all provide the latter.
-  pathToFileURL(
-    createRequire(import.meta.url)
-      .resolve(pkg)
-      .replace(/\.cjs$/, ext),
-  ).href;
-
-/**
- * Runs from compiled JS (`dist/`) or, in development and tests, from TypeScript through tsx:
- * Node 20 does not apply `--import` loaders to a worker's entry module, so a one-line bootstrap
- * registers tsx first and then imports the real entry.
- */
-function spawnWorker(tsEntry: URL, workerData: WorkerData): Worker {
-  if (!FROM_SOURCE) {
-    return new Worker(new URL(tsEntry.href.replace(/\.ts$/, '.js')), { workerData });
-  }
-  // PGlite is imported before tsx is registered, so its 400 kB of JavaScript never passes
-  // through the loader's thread: 40 MB less RSS. The entry's own import of it is then a hit in
-  // the module cache.
-  const boot = `import(${JSON.stringify(esmUrl('@electric-sql/pglite', '.js'))})
-    .then(() => import(${JSON.stringify(esmUrl('tsx/esm/api', '.mjs'))}))
-    .then((m) => { m.register(); return import(${JSON.stringify(tsEntry.href)}); });`;
-  return new Worker(boot, { eval: true, workerData });
 }

@@ -27,6 +27,9 @@ const db: Db = {
   transaction: (fn) =>
     pg.transaction((tx) => fn({ query: (sql, params) => query(tx, sql, params) })),
   ping: () => Promise.resolve(true),
+  writeState: () => ({ writable: true, at: undefined }),
+  probeWrite: () => Promise.resolve(),
+  reopens: () => 0,
   close: () => pg.close(),
 };
 await migrate(db);

@@ -14,9 +14,10 @@ export const SHARED_BUFFERS = '16MB';
 /**
  * WAL written since the last checkpoint after which the worker asks for one. A standalone
  * PostgreSQL has no checkpointer, so nothing else does; a crash replays this much at the next
- * start (about 20 ms per MB here).
+ * start (about 20 ms per MB here, more on a busy machine). 16 MB rather than 32: the replay
+ * after `kill -9` must fit in the 3 s that a restart may take, with everything else.
  */
-export const WAL_CHECKPOINT_BYTES = 32 * 2 ** 20;
+export const WAL_CHECKPOINT_BYTES = 16 * 2 ** 20;
 /** How often the worker looks at the WAL written since the last checkpoint. */
 export const WAL_CHECK_MS = 2_000;
 

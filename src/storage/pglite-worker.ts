@@ -14,7 +14,7 @@ export type WorkerRequest =
 
 export type WorkerResponse =
   | { id: number; ok: true; result: unknown }
-  | { id: number; ok: false; error: { message: string; code?: string } };
+  | { id: number; ok: false; error: { message: string; code?: string; severity?: string } };
 
 export interface WorkerData {
   dataDir: string;
@@ -42,9 +42,19 @@ let nextTx = 1;
 let checking: Promise<void> | undefined;
 const walTimer = setInterval(() => {
   checking ??= checkpointIfDue()
-    .catch((err: unknown) =>
-      process.emitWarning(`embedded database checkpoint failed, will retry: ${String(err)}`),
-    )
+    .catch((err: unknown) => {
+      const severity = (err as { severity?: string }).severity;
+      if (severity === 'PANIC' || severity === 'FATAL') {
+        // Told unasked (id -1): the parent reopens the database even when nothing queries it.
+        port.postMessage({
+          id: -1,
+          ok: false,
+          error: { message: String((err as Error).message ?? err), severity },
+        } satisfies WorkerResponse);
+      } else {
+        process.emitWarning(`embedded database checkpoint failed, will retry: ${String(err)}`);
+      }
+    })
     .finally(() => (checking = undefined));
 }, WAL_CHECK_MS);
 walTimer.unref();
@@ -120,11 +130,16 @@ port.on('message', (msg: WorkerRequest) => {
   handle(msg).then(
     (result) => port.postMessage({ id: msg.id, ok: true, result } satisfies WorkerResponse),
     (err: unknown) => {
-      const e = err as { message?: string; code?: string };
+      const e = err as { message?: string; code?: string; severity?: string };
       port.postMessage({
         id: msg.id,
         ok: false,
-        error: { message: e.message ?? String(err), ...(e.code ? { code: e.code } : {}) },
+        error: {
+          message: e.message ?? String(err),
+          ...(e.code ? { code: e.code } : {}),
+          // PANIC: this instance is done for (pglite-thread.ts reopens the database).
+          ...(e.severity ? { severity: e.severity } : {}),
+        },
       } satisfies WorkerResponse);
     },
   );

@@ -11,9 +11,13 @@ export interface SiteRow {
   updated_at: Date;
 }
 
-export type SiteSettings = Pick<SiteRow, 'name' | 'origins' | 'public_reports' | 'ingest_key_required'>;
+export type SiteSettings = Pick<
+  SiteRow,
+  'name' | 'origins' | 'public_reports' | 'ingest_key_required'
+>;
 
-const COLUMNS = 'site_id, name, origins, public_reports, ingest_key_required, created_at, updated_at';
+const COLUMNS =
+  'site_id, name, origins, public_reports, ingest_key_required, created_at, updated_at';
 
 export async function listSites(db: Queryable): Promise<SiteRow[]> {
   const r = await db.query<SiteRow>(`SELECT ${COLUMNS} FROM sites ORDER BY site_id`);
@@ -53,7 +57,13 @@ export async function updateSite(
        ingest_key_required = COALESCE($5, ingest_key_required),
        updated_at = now()
      WHERE site_id = $1 RETURNING ${COLUMNS}`,
-    [siteId, s.name ?? null, s.origins ?? null, s.public_reports ?? null, s.ingest_key_required ?? null],
+    [
+      siteId,
+      s.name ?? null,
+      s.origins ?? null,
+      s.public_reports ?? null,
+      s.ingest_key_required ?? null,
+    ],
   );
   return r.rows[0];
 }

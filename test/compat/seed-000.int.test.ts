@@ -62,9 +62,17 @@ describe('seed 000 README examples, sent as written', () => {
       uptime: expect.any(Number),
       uptime_s: expect.any(Number),
       dependencies: {
-        storage: { status: 'up' },
-        log: { status: 'up', waiting: expect.any(Number), bytes: expect.any(Number) },
+        storage: { status: 'up', writable: true, last_write_at: expect.any(String) },
+        log: {
+          status: 'up',
+          waiting: expect.any(Number),
+          bytes: expect.any(Number),
+          writable: true,
+        },
+        consumer: expect.objectContaining({ status: 'up', paused: false }),
       },
+      lag: expect.any(Number),
+      log_lost: { incidents: 0, events: 0 },
     });
   });
 

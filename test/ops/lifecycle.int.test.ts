@@ -29,6 +29,8 @@ describe('lifecycle', () => {
       ready: true,
       migrated: true,
       log_open: true,
+      log_writable: true,
+      storage_writable: true,
       accepting: true,
     });
 
