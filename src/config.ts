@@ -38,7 +38,10 @@ const EnvSchema = z.object({
   KAFKA_SESSION_TIMEOUT_MS: int(6000, 300_000).default(30_000),
   LOG_MAX_BACKLOG: int(1, 1_000_000_000).default(1_000_000),
   CONSUMER_GROUP: z.string().min(1).max(200).default('tally-aggregator'),
-  RECLAIM_IDLE_MS: int(1000, 3_600_000).default(30_000),
+  /** Redis: a worker whose heartbeat is this old is presumed dead; its pending entries are taken over. */
+  RECLAIM_IDLE_MS: int(1000, 3_600_000).default(5_000),
+  /** Redis: start on a server without AOF (`appendonly no`), which forgets acknowledged events on a restart. */
+  REDIS_ALLOW_NO_PERSISTENCE: z.enum(['true', 'false']).default('false'),
   RATE_LIMIT_WINDOW_MS: int(100, 86_400_000).default(60_000),
   RATE_LIMIT_MAX: int(0, 100_000_000).default(0),
   TRUSTED_PROXIES: z.string().default(''),
@@ -48,6 +51,20 @@ const EnvSchema = z.object({
     .optional()
     .transform((v) => v || undefined),
   MAX_BODY_BYTES: int(1024, 64 * 1024 * 1024).default(1024 * 1024),
+  /**
+   * Connection limits of each HTTP server (PORT and REPORTING_PORT). A whole request, from its
+   * first byte, must arrive within REQUEST_TIMEOUT_MS: 10 s carries MAX_BODY_BYTES at 100 KiB/s,
+   * far more than a beacon or a batch needs, and bounds what a stalled body holds. Headers within
+   * HEADERS_TIMEOUT_MS (slowloris; also a connection that sends nothing). An idle keep-alive
+   * connection is closed after KEEP_ALIVE_TIMEOUT_MS: 72 s, above the 60 s idle timeout of
+   * common load balancers (AWS ALB, nginx upstream keep-alive), so the balancer closes
+   * first and never reuses a connection Tally is closing. MAX_CONNECTIONS (0: none) bounds open
+   * sockets per server: an idle one costs about 8 KiB (measured on Node 20), 10,000 about 80 MB.
+   */
+  REQUEST_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  HEADERS_TIMEOUT_MS: int(100, 600_000).default(10_000),
+  KEEP_ALIVE_TIMEOUT_MS: int(100, 600_000).default(72_000),
+  MAX_CONNECTIONS: int(0, 1_000_000).default(10_000),
   MAX_EVENTS_PER_REQUEST: int(1, 100_000).default(1000),
   DEDUP_WINDOW_DAYS: int(1, 365).default(7),
   MAX_FUTURE_MS: int(0, 7 * 24 * 3600 * 1000).default(3600 * 1000),
@@ -78,6 +95,8 @@ const EnvSchema = z.object({
   LOG_SEGMENT_BYTES: int(64 * 1024, 1024 * 1024 * 1024).default(64 * 1024 * 1024),
   LOG_MAX_PENDING_BYTES: int(1024 * 1024, 1024 * 1024 * 1024).default(64 * 1024 * 1024),
   LOG_MAX_UNCONSUMED_BYTES: int(1024 * 1024, 1024 * 1024 * 1024 * 1024).default(1024 * 1024 * 1024),
+  /** Free bytes the embedded log leaves on DATA_DIR's volume for the database (ingest gets 503 below). */
+  LOG_DISK_RESERVE_BYTES: int(0, 1024 * 1024 * 1024 * 1024).default(16 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_MS: int(100, 600_000).default(10_000),
   VISITOR_SALT: z.string().min(16, 'must be at least 16 characters').optional(),
   /** `off`: every route open and no key checked (the open mode of the services Tally replaces). */
@@ -120,6 +139,11 @@ export interface Config {
     reportingPort: number | undefined;
     /** `tally worker`: where it serves /metrics (an API process serves it on PORT). */
     metricsPort: number | undefined;
+    requestTimeoutMs: number;
+    headersTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    /** 0: no limit. */
+    maxConnections: number;
   };
   readonly ingest: {
     maxEventsPerRequest: number;
@@ -147,6 +171,7 @@ export interface Config {
     segmentBytes: number;
     maxPendingBytes: number;
     maxUnconsumedBytes: number;
+    diskReserveBytes: number;
     redisUrl: string | undefined;
     redisStream: string;
     kafkaBrokers: string[];
@@ -155,6 +180,7 @@ export interface Config {
     kafkaSessionTimeoutMs: number;
     consumerGroup: string;
     reclaimIdleMs: number;
+    redisAllowNoPersistence: boolean;
     maxBacklog: number;
   };
   /** `max` 0 disables rate limiting. Shared through Redis when `redisUrl` is set. */
@@ -229,6 +255,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       `invalid AGG_BATCH_MAX_WAIT_MS=${e.AGG_BATCH_MAX_WAIT_MS}: must be at most half of RECLAIM_IDLE_MS (${e.RECLAIM_IDLE_MS})`,
     );
   }
+  if (e.HEADERS_TIMEOUT_MS > e.REQUEST_TIMEOUT_MS) {
+    // The request timeout counts from the first byte of the headers: it includes them.
+    throw new ConfigError(
+      `invalid HEADERS_TIMEOUT_MS=${e.HEADERS_TIMEOUT_MS}: must be at most REQUEST_TIMEOUT_MS (${e.REQUEST_TIMEOUT_MS}), which includes the headers`,
+    );
+  }
   if (e.DATABASE_URL && e.AGG_CONCURRENCY >= e.DB_POOL_SIZE) {
     throw new ConfigError(
       `invalid AGG_CONCURRENCY=${e.AGG_CONCURRENCY}: must be below DB_POOL_SIZE (${e.DB_POOL_SIZE}), which reports share`,
@@ -241,6 +273,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBodyBytes: e.MAX_BODY_BYTES,
       reportingPort: e.REPORTING_PORT,
       metricsPort: e.METRICS_PORT,
+      requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+      headersTimeoutMs: e.HEADERS_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS,
+      maxConnections: e.MAX_CONNECTIONS,
     },
     ingest: {
       maxEventsPerRequest: e.MAX_EVENTS_PER_REQUEST,
@@ -266,6 +302,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       segmentBytes: e.LOG_SEGMENT_BYTES,
       maxPendingBytes: e.LOG_MAX_PENDING_BYTES,
       maxUnconsumedBytes: e.LOG_MAX_UNCONSUMED_BYTES,
+      diskReserveBytes: e.LOG_DISK_RESERVE_BYTES,
       redisUrl: e.REDIS_URL,
       redisStream: e.REDIS_STREAM,
       kafkaBrokers: list(e.KAFKA_BROKERS),
@@ -274,6 +311,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       kafkaSessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
       consumerGroup: e.CONSUMER_GROUP,
       reclaimIdleMs: e.RECLAIM_IDLE_MS,
+      redisAllowNoPersistence: e.REDIS_ALLOW_NO_PERSISTENCE === 'true',
       maxBacklog: e.LOG_MAX_BACKLOG,
     },
     rateLimit: {

@@ -82,6 +82,12 @@ export async function startApi(
   const http = {
     maxBodyBytes: config.http.maxBodyBytes,
     trustedProxies: config.rateLimit.trustedProxies,
+    connections: {
+      requestTimeoutMs: config.http.requestTimeoutMs,
+      headersTimeoutMs: config.http.headersTimeoutMs,
+      keepAliveTimeoutMs: config.http.keepAliveTimeoutMs,
+      maxConnections: config.http.maxConnections,
+    },
   };
   // Before the routes they guard: they hook them as they are added.
   const docs = docsPlugin({
@@ -125,7 +131,12 @@ export async function startApi(
       },
       bullBoard: config.compat.bullBoard,
     }),
-    healthRoutes({ db, transport, lifecycle }),
+    healthRoutes({
+      db,
+      transport,
+      lifecycle,
+      ...(deps.aggregator ? { aggregator: deps.aggregator } : {}),
+    }),
     ...(await compatRoutes({
       ingest,
       db,

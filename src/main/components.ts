@@ -7,7 +7,7 @@ import { createTransport, traitsOf } from '../transport/create-transport.js';
 import type { Transport } from '../transport/transport.js';
 
 /** PostgreSQL server when DATABASE_URL is set, else embedded PGlite under DATA_DIR. */
-export async function openDb(config: Config): Promise<Db> {
+export async function openDb(config: Config, logger?: Logger): Promise<Db> {
   if (config.db.url) {
     // pg is loaded only for a PostgreSQL server (3 MB of heap in the embedded default).
     const { createPgDb } = await import('../storage/pg-db.js');
@@ -18,6 +18,7 @@ export async function openDb(config: Config): Promise<Db> {
   return createPgliteDb({
     dataDir: config.db.dataDir,
     asyncCommit: traitsOf(config.transport.kind).holdsUntilReleased,
+    ...(logger ? { logger } : {}),
   });
 }
 

@@ -8,7 +8,6 @@ import { migrate } from '../storage/migrate.js';
 import type { Transport } from '../transport/transport.js';
 import { createMetrics } from '../ops/metrics.js';
 import { serveMetrics } from '../ops/metrics-server.js';
-import { startApi } from './api.js';
 import { openDb, openTransport } from './components.js';
 
 export interface Running {
@@ -44,17 +43,35 @@ export async function start(
     }
   };
   const lifecycle: Lifecycle = { migrated: false, accepting: false };
+  let edgeIsUp!: () => void;
+  const edgeUp = new Promise<void>((resolve) => (edgeIsUp = resolve));
   let shutdownDeadline = Infinity;
   try {
-    const db = await openDb(config);
-    closers.push(() => db.close());
+    // The log opens while the database starts (the embedded one's thread replays its WAL and
+    // is busy for a while after): a restart after kill -9 is ready sooner.
+    const opening = Promise.allSettled([openDb(config, logger), openTransport(config, logger)]);
+    // And the edge's modules load meanwhile (fastify and the routes: a few hundred ms).
+    const apiModule = role === 'worker' ? undefined : import('./api.js');
+    apiModule?.catch(() => undefined); // awaited below; a failed start must not leave it unhandled
+    const [opened, logOpened] = await opening;
+    for (const o of [opened, logOpened]) {
+      if (o.status === 'fulfilled') {
+        closers.push(() => o.value.close());
+      }
+    }
+    if (opened.status === 'rejected') {
+      throw opened.reason;
+    }
+    if (logOpened.status === 'rejected') {
+      throw logOpened.reason;
+    }
+    const db = opened.value;
+    const transport = logOpened.value;
     const { applied } = await migrate(db);
     if (applied.length > 0) {
       logger.info({ applied }, 'migrations applied');
     }
     lifecycle.migrated = true;
-    const transport = await openTransport(config, logger);
-    closers.push(() => transport.close());
     const metrics = createMetrics({ db, log: transport });
     let aggregator: Aggregator | undefined;
     if (role !== 'api') {
@@ -64,28 +81,31 @@ export async function start(
       );
       aggregator = agg;
       metrics.attach({ aggregator: agg });
-      await agg.start();
+      // Batches wait until the edge is up: a backlog's would otherwise hold the embedded
+      // database's one thread while the edge loads its sites, keys and salts from it.
+      await agg.start({ holdBatchesUntil: edgeUp });
       // The embedded log lives in this process: drain it into storage before closing. A
       // broker keeps what is left for the next worker.
       closers.push(() =>
         agg.stop(transport.traits.inProcess ? { drainUntil: shutdownDeadline - 500 } : {}),
       );
     }
+    const edge = await apiModule;
     const api =
-      role === 'worker'
-        ? undefined
-        : await startApi(
-            config,
-            logger,
-            { db, transport, lifecycle, metrics, ...(aggregator ? { aggregator } : {}) },
-            opts,
-          );
+      edge &&
+      (await edge.startApi(
+        config,
+        logger,
+        { db, transport, lifecycle, metrics, ...(aggregator ? { aggregator } : {}) },
+        opts,
+      ));
     if (api) {
       closers.push(() => api.close());
     } else if (config.http.metricsPort !== undefined) {
       const server = await serveMetrics(metrics, config.http.host, config.http.metricsPort);
       closers.push(() => server.close());
     }
+    edgeIsUp();
     lifecycle.accepting = true;
     let closing: Promise<void> | undefined;
     const close = () => {

@@ -22,6 +22,7 @@ export async function createTransport(
           segmentBytes: config.segmentBytes,
           maxPendingBytes: config.maxPendingBytes,
           maxUnconsumedBytes: config.maxUnconsumedBytes,
+          diskReserveBytes: config.diskReserveBytes,
         },
         child,
       );
@@ -37,6 +38,7 @@ export async function createTransport(
           stream: config.redisStream,
           group: config.consumerGroup,
           reclaimIdleMs: config.reclaimIdleMs,
+          allowNoPersistence: config.redisAllowNoPersistence,
           maxPendingBytes: config.maxPendingBytes,
           maxBacklog: config.maxBacklog,
         },
