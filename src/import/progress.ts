@@ -16,12 +16,16 @@ function clock(s: number): string {
  * A progress bar on a terminal (records/s and time left), redrawn at most five times a second;
  * nothing when the output is not a terminal, where only the summary line is printed.
  */
-export function progressBar(out: NodeJS.WriteStream, started = Date.now()) {
+export function progressBar(
+  out: NodeJS.WriteStream,
+  started = Date.now(),
+  nowMs: () => number = Date.now,
+) {
   let last = 0;
   let drawn = false;
   return {
     update(p: ImportProgress, force = false): void {
-      const now = Date.now();
+      const now = nowMs();
       if (!out.isTTY || (!force && now - last < 200)) {
         return;
       }
