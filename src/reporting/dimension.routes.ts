@@ -13,12 +13,7 @@ import {
   type BreakdownDim,
 } from './dimension-params.js';
 import { dateRange } from './params.js';
-import {
-  breakdown,
-  filteredBreakdown,
-  typeEvents,
-  type BreakdownOf,
-} from './reports/breakdown.js';
+import { breakdown, filteredBreakdown, typeEvents, type BreakdownOf } from './reports/breakdown.js';
 import { filteredTotals, type Filter } from './reports/filtered.js';
 import { realtime } from './reports/realtime.js';
 import { siteTotals } from './reports/site-stats.js';

@@ -288,40 +288,43 @@ describe.each(databases)('breakdowns on %s', (name, available) => {
     expect(unfiltered.body).toMatchObject({ total_views: 6, total_events: 8, unique_users: 4 });
   });
 
-  it.runIf(available)('a filtered breakdown: the visitors of one value, per value of another', async () => {
-    const byBrowser = await q(
-      `/v1/stats/breakdown?site_id=dim&from=${d0}&to=${d1}&dimension=browser&filter=utm_campaign:spring`,
-    );
-    expect(byBrowser.status).toBe(200);
-    // Spring: u1 (both days) and u2, both on Chrome; one visitor each over the range.
-    expect(byBrowser.body).toEqual({
-      site_id: 'dim',
-      from: d0,
-      to: d1,
-      dimension: 'browser',
-      filter: { dimension: 'utm_campaign', value: 'spring' },
-      totals: { views: 3, events: 3, visitors: 2 },
-      rows: [{ value: 'Chrome', visitors: 2, share: 1 }],
-    });
-    // Chrome visitor-days: u1 from Google and direct (the day before), u2 direct.
-    const bySource = await q(
-      `/v1/stats/breakdown?site_id=dim&from=${d0}&to=${d1}&dimension=source&filter=browser:Chrome`,
-    );
-    expect(bySource.body.totals).toEqual({ views: 4, events: 5, visitors: 2 });
-    expect(bySource.body.rows).toEqual([
-      { value: '(direct)', visitors: 2, share: 1 },
-      { value: 'Google', visitors: 1, share: 0.5 },
-    ]);
-    const byOs = await q(
-      `/v1/stats/breakdown?site_id=dim&date=${d1}&dimension=os&filter=device:desktop&limit=1`,
-    );
-    expect(byOs.body.totals).toEqual({ views: 5, events: 6, visitors: 3 });
-    expect(byOs.body.rows).toEqual([{ value: 'Windows', visitors: 2, share: 2 / 3 }]);
-    const none = await q(
-      `/v1/stats/breakdown?site_id=dim&date=${d1}&dimension=browser&filter=utm_campaign:nope`,
-    );
-    expect(none.body).toMatchObject({ totals: { views: 0, events: 0, visitors: 0 }, rows: [] });
-  });
+  it.runIf(available)(
+    'a filtered breakdown: the visitors of one value, per value of another',
+    async () => {
+      const byBrowser = await q(
+        `/v1/stats/breakdown?site_id=dim&from=${d0}&to=${d1}&dimension=browser&filter=utm_campaign:spring`,
+      );
+      expect(byBrowser.status).toBe(200);
+      // Spring: u1 (both days) and u2, both on Chrome; one visitor each over the range.
+      expect(byBrowser.body).toEqual({
+        site_id: 'dim',
+        from: d0,
+        to: d1,
+        dimension: 'browser',
+        filter: { dimension: 'utm_campaign', value: 'spring' },
+        totals: { views: 3, events: 3, visitors: 2 },
+        rows: [{ value: 'Chrome', visitors: 2, share: 1 }],
+      });
+      // Chrome visitor-days: u1 from Google and direct (the day before), u2 direct.
+      const bySource = await q(
+        `/v1/stats/breakdown?site_id=dim&from=${d0}&to=${d1}&dimension=source&filter=browser:Chrome`,
+      );
+      expect(bySource.body.totals).toEqual({ views: 4, events: 5, visitors: 2 });
+      expect(bySource.body.rows).toEqual([
+        { value: '(direct)', visitors: 2, share: 1 },
+        { value: 'Google', visitors: 1, share: 0.5 },
+      ]);
+      const byOs = await q(
+        `/v1/stats/breakdown?site_id=dim&date=${d1}&dimension=os&filter=device:desktop&limit=1`,
+      );
+      expect(byOs.body.totals).toEqual({ views: 5, events: 6, visitors: 3 });
+      expect(byOs.body.rows).toEqual([{ value: 'Windows', visitors: 2, share: 2 / 3 }]);
+      const none = await q(
+        `/v1/stats/breakdown?site_id=dim&date=${d1}&dimension=browser&filter=utm_campaign:nope`,
+      );
+      expect(none.body).toMatchObject({ totals: { views: 0, events: 0, visitors: 0 }, rows: [] });
+    },
+  );
 
   it.runIf(available)('bots: in the drop ledger per site, in no report', async () => {
     const site = await q(`/v1/drops?site_id=dim&from=${d1}&to=${d1}`);
