@@ -167,6 +167,10 @@ describe.skipIf(!pgUp || !redisUp)('Redis faults', () => {
     await waitFor(() => acked >= 100, 30_000);
     await redis.kill9();
     await sleep(1000);
+    // While the log is away the API is not ready: a load balancer moves its traffic elsewhere.
+    const away = await fetch(`${api.url}/ready`);
+    expect(away.status).toBe(503);
+    expect(await away.json()).toMatchObject({ ready: false, log_open: false });
     await redis.start();
     const backAt = Date.now();
     while ((await post(api.url, events(site, 'probe', 1))) !== 202) {
@@ -177,6 +181,7 @@ describe.skipIf(!pgUp || !redisUp)('Redis faults', () => {
     await waitFor(() => acked >= before + 100, 30_000);
     stop = true;
     await Promise.all(loops);
+    expect((await fetch(`${api.url}/ready`)).status).toBe(200);
     await countsExactly(api.url, site, acked * 10 + 1);
     expect(acceptedAfterMs).toBeLessThan(500);
     console.log(`ingest accepted ${acceptedAfterMs} ms after Redis was back`);
