@@ -35,7 +35,8 @@ const EnvSchema = z.object({
     .regex(/^[\w.-]{1,249}$/, 'must be a Kafka topic name')
     .default('tally-events'),
   KAFKA_PARTITIONS: int(1, 1024).default(6),
-  KAFKA_SESSION_TIMEOUT_MS: int(6000, 300_000).default(30_000),
+  /** Kafka: a worker silent this long loses its partitions (a live one heartbeats every 3 s, also mid-batch). */
+  KAFKA_SESSION_TIMEOUT_MS: int(6000, 300_000).default(10_000),
   LOG_MAX_BACKLOG: int(1, 1_000_000_000).default(1_000_000),
   CONSUMER_GROUP: z.string().min(1).max(200).default('tally-aggregator'),
   /** Redis: a worker whose heartbeat is this old is presumed dead; its pending entries are taken over. */

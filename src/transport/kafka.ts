@@ -119,7 +119,7 @@ function kafkaBroker(
           kafka,
           topic: opts.topic,
           groupId: opts.groupId,
-          sessionTimeoutMs: opts.sessionTimeoutMs ?? 30_000,
+          sessionTimeoutMs: opts.sessionTimeoutMs ?? 10_000,
           ensureTopic,
           owned: watch.owned,
           holding: watch.holding,
