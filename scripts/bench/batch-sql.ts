@@ -1,7 +1,8 @@
 /**
  * Where a batch's transaction spends its time on the embedded database: applies batches of the
- * load generator's events (as rollup-cpu.ts makes them) through the aggregator's batch applier
- * and times every statement by its tag. For before/after comparisons of the write path:
+ * load generator's events (ledger.ts's canonicalPageView) through the aggregator's batch applier
+ * and times every statement by its tag. For before/after comparisons of the write path (copy it
+ * and ledger.ts into an older tree):
  *
  *   node --import tsx scripts/bench/batch-sql.ts [events per batch, default 2000] [batches, default 60]
  */
@@ -10,40 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { createBatchApplier } from '../../src/aggregate/apply-batch.js';
-import type { CanonicalEvent } from '../../src/events/event.js';
 import { KnownKeys } from '../../src/rollups/known-keys.js';
 import type { Db, Queryable } from '../../src/storage/db.js';
 import { migrate } from '../../src/storage/migrate.js';
 import { createPgliteDb } from '../../src/storage/pglite-db.js';
-import { USER_AGENTS } from './ledger.js';
+import { canonicalPageView } from './ledger.js';
 
 const perBatch = Number(process.argv[2] ?? 2000);
 const batches = Number(process.argv[3] ?? 60);
 const now = Date.now();
-
-function event(seq: number): CanonicalEvent {
-  const page = seq % 50;
-  const utm =
-    seq % 20 === 0 ? `?utm_source=newsletter&utm_medium=email&utm_campaign=c${seq % 3}` : '';
-  const r = seq % 10;
-  return {
-    event_id: `e${seq}`,
-    type: 'page_view',
-    ts: now - (seq % 1000),
-    received_at: now,
-    site_id: 'bench',
-    path: `/p${page}`,
-    url: `https://bench.example/p${page}${utm}`,
-    referrer:
-      r === 0
-        ? 'https://www.google.com/'
-        : r === 1
-          ? `https://blog${seq % 7}.example.org/post`
-          : `https://bench.example/p${(seq + 1) % 50}`,
-    user_id: `u${seq % 5000}`,
-    ua: USER_AGENTS[Math.floor(seq / 100) % USER_AGENTS.length]!,
-  };
-}
 
 const tag = (sql: string) => /\/\* ([^*]+) \*\//.exec(sql)?.[1] ?? sql.slice(0, 40);
 const times = new Map<string, number[]>();
@@ -76,7 +52,7 @@ const apply = createBatchApplier({
   knownUsers: new KnownKeys(100_000),
   totals,
 });
-const all = Array.from({ length: perBatch * batches }, (_, i) => event(i));
+const all = Array.from({ length: perBatch * batches }, (_, i) => canonicalPageView(i, now));
 const walls: number[] = [];
 for (let b = 0; b < batches; b++) {
   if (b === 10) {

@@ -1,3 +1,5 @@
+import type { CanonicalEvent } from '../../src/events/event.js';
+
 /**
  * Every request the load generator sends carries fresh, known event ids. The ledger hands out
  * the bodies and records which requests got a 202, so that the reports can be checked to count
@@ -137,3 +139,35 @@ export const USER_AGENTS = [
   'Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36',
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36 Edg/120.0.0.0',
 ];
+
+/**
+ * One of the load's page views as the aggregator gets it (canonical, user agent on it), for the
+ * benchmarks that skip HTTP (rollup-cpu.ts, batch-sql.ts): the same URLs, UTM tags, referrers
+ * and users as the ledger's bodies, one user agent per 100 events, as requests of 100 carry.
+ */
+export function canonicalPageView(seq: number, now: number): CanonicalEvent {
+  const page = seq % 50;
+  const utm =
+    seq % 20 === 0
+      ? `?utm_source=newsletter&utm_medium=email&utm_campaign=c${seq % 3}&utm_content=b${seq % 2}`
+      : '';
+  const r = seq % 10;
+  return {
+    event_id: `e${seq}`,
+    type: 'page_view',
+    ts: now - (seq % 1000),
+    received_at: now,
+    site_id: 'bench',
+    path: `/p${page}`,
+    url: `https://bench.example/p${page}${utm}`,
+    referrer:
+      r === 0
+        ? 'https://www.google.com/'
+        : r === 1
+          ? `https://blog${seq % 7}.example.org/post`
+          : `https://bench.example/p${(seq + 1) % 50}`,
+    // One user agent per request of 100, kept by each user.
+    user_id: `u${6 * Math.floor((seq % 996) / 6) + (Math.floor(seq / 100) % 6)}`,
+    ua: USER_AGENTS[Math.floor(seq / 100) % USER_AGENTS.length]!,
+  };
+}

@@ -28,32 +28,16 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { sleep, waitFor } from '../harness/ready.js';
 import { spawnTally, stopChild } from '../harness/spawn.js';
 import { startChild, type Child } from '../helpers/child.js';
+import { canMountTmpfs, mountTmpfs } from '../harness/tmpfs.js';
 import { requireService } from '../helpers/services.js';
 import { startServer, today } from '../helpers/server.js';
 
 const SITE = 'diskfull';
 const PER_BATCH = 50;
 
-/** Whether this process may mount a tmpfs (root, and a kernel that lets it). */
-function canMount(): boolean {
-  if (process.getuid?.() !== 0) {
-    return false;
-  }
-  const probe = mkdtempSync(join(tmpdir(), 'tally-mount-probe-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe], { stdio: 'ignore' });
-    execFileSync('umount', [probe], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    rmSync(probe, { recursive: true, force: true });
-  }
-}
-
 const runs = requireService(
   'a tmpfs for DATA_DIR/pg',
-  canMount(),
+  canMountTmpfs(),
   'the test mounts one with `mount -t tmpfs`: run it as root',
 );
 
@@ -171,7 +155,7 @@ const views = async (url: string) => {
 describe.skipIf(!runs)('embedded database on a full disk', () => {
   it('says so in /health and /ready, recovers by itself once space is back, counts exactly', async () => {
     mkdirSync(pgDir);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=80m', 'tmpfs', pgDir]);
+    mountTmpfs(pgDir, '80m');
     mounted = true;
     cpSync(inject('pgTemplate'), pgDir, { recursive: true });
     child = await startChild({ DATA_DIR: dataDir, LOG_LEVEL: 'info' });
@@ -302,7 +286,7 @@ describe.skipIf(!runs)('embedded database on a full disk', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tally-panic-'));
     const pg = join(dir, 'pg');
     mkdirSync(pg);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=80m', 'tmpfs', pg]);
+    mountTmpfs(pg, '80m');
     try {
       cpSync(inject('pgTemplate'), pg, { recursive: true });
       const server = await startServer({ LOG_LEVEL: 'silent' }, dir);
@@ -359,7 +343,7 @@ describe.skipIf(!runs)('embedded database on a full disk', () => {
     const dir = mkdtempSync(join(tmpdir(), 'tally-panic-'));
     const pg = join(dir, 'pg');
     mkdirSync(pg);
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=80m', 'tmpfs', pg]);
+    mountTmpfs(pg, '80m');
     try {
       cpSync(inject('pgTemplate'), pg, { recursive: true });
       let server = await startServer({ LOG_LEVEL: 'silent' }, dir);

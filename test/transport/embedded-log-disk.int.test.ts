@@ -27,6 +27,7 @@ import { createEmbeddedLog } from '../../src/transport/embedded-log/embedded-log
 import { encodeRecord, scanSegment } from '../../src/transport/embedded-log/segment-files.js';
 import { stopChild } from '../harness/spawn.js';
 import { startChild, type Child } from '../helpers/child.js';
+import { canMountTmpfs, mountTmpfs } from '../harness/tmpfs.js';
 import { requireService } from '../helpers/services.js';
 import { today, waitFor } from '../helpers/server.js';
 
@@ -35,33 +36,16 @@ const MiB = 1024 * 1024;
 const RESERVE = 16 * MiB;
 const SITE = 'disk';
 
-/** Whether this process may mount a tmpfs (root, and a kernel that lets it). */
-function canMount(): boolean {
-  if (process.getuid?.() !== 0) {
-    return false;
-  }
-  const probe = mkdtempSync(join(tmpdir(), 'tally-mount-probe-'));
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe], { stdio: 'ignore' });
-    execFileSync('umount', [probe], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    rmSync(probe, { recursive: true, force: true });
-  }
-}
-
 const runs = requireService(
   'a 64 MiB tmpfs for DATA_DIR',
-  canMount(),
+  canMountTmpfs(),
   'the test mounts one with `mount -t tmpfs`: run it as root',
 );
 
 /** Mounts a tmpfs of `size` on a new directory; returns it. */
-function mountTmpfs(size: string): string {
+function mountedTmpfs(size: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'tally-disk-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', dir]);
+  mountTmpfs(dir, size);
   return dir;
 }
 
@@ -110,7 +94,7 @@ describe.runIf(runs)('embedded log on a 64 MiB volume', () => {
   let acked = 0;
 
   beforeAll(() => {
-    mnt = mountTmpfs('64m');
+    mnt = mountedTmpfs('64m');
     // The migrated embedded database, as every test's data directory starts (test/helpers/server.ts).
     cpSync(inject('pgTemplate'), join(mnt, 'pg'), { recursive: true });
   });
@@ -263,7 +247,7 @@ describe.runIf(runs)('embedded log on a 64 MiB volume', () => {
 describe.runIf(runs)('embedded log segments made ahead, on an 8 MiB volume', () => {
   let mnt = '';
   beforeAll(() => {
-    mnt = mountTmpfs('8m');
+    mnt = mountedTmpfs('8m');
   });
   afterAll(() => unmount(mnt));
 
