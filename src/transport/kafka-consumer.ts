@@ -4,6 +4,7 @@ import type { Logger } from '../logger.js';
 import { Backoff } from '../retry.js';
 import { deliver } from './deliver.js';
 import { chunkBy } from './chunk-by.js';
+import type { HeldOffsets } from './kafka-losses.js';
 import type { Batch, BatchLimits, Undecodable } from './transport.js';
 
 export interface KafkaConsumerDeps {
@@ -15,8 +16,8 @@ export interface KafkaConsumerDeps {
   ensureTopic: () => Promise<number>;
   /** The partitions of this member's last assignment (it reports their losses). */
   owned: Set<number>;
-  /** Per partition, messages in batches being handled (not lost if the log loses them). */
-  holding: Map<number, number>;
+  /** How far each partition was taken in hand (not lost if the log loses it). */
+  holding: HeldOffsets;
   logger: Logger;
 }
 
@@ -92,7 +93,8 @@ export async function runKafkaConsumer(
         eachBatchAutoResolve: false,
         // Each partition stays in order; different partitions are applied at once.
         partitionsConsumedConcurrently: limits.concurrency,
-        eachBatch: (payload) => eachBatch(d, payload, handler, maxEvents, signal),
+        eachBatch: (payload) =>
+          eachBatch(d, payload, handler, maxEvents, signal, (o) => consumer.seek(o)),
       });
       const err = await Promise.race([crashed, stopped]);
       if (err) {
@@ -125,32 +127,53 @@ async function eachBatch(
   handler: (batch: Batch) => Promise<void>,
   maxEvents: number,
   signal: AbortSignal,
+  seek: Consumer['seek'],
 ): Promise<void> {
   const { topic, partition } = p.batch;
   const decoded = p.batch.messages.map((m) => decode(m, partition, d.logger));
-  for (const chunk of chunkBy(decoded, (m) => m.events.length, maxEvents)) {
-    if (signal.aborted || !p.isRunning() || p.isStale()) {
-      return; // not resolved, not committed: redelivered from the committed offset
-    }
-    const events = chunk.flatMap((m) => m.events);
-    const undecodable = chunk.flatMap((m) => (m.undecodable ? [m.undecodable] : []));
-    const batch: Batch = undecodable.length > 0 ? { events, undecodable } : { events };
-    if (events.length > 0 || undecodable.length > 0) {
-      d.holding.set(partition, (d.holding.get(partition) ?? 0) + chunk.length);
-      try {
+  if (decoded.length === 0) {
+    return;
+  }
+  // Taken in hand as a whole before anything is awaited: a loss found from now on excludes the
+  // whole batch, and what is not applied is given back below.
+  let next = Number(decoded[0]!.offset);
+  let stale = false;
+  const epoch = d.holding.take(partition, Number(decoded[decoded.length - 1]!.offset) + 1);
+  try {
+    for (const chunk of chunkBy(decoded, (m) => m.events.length, maxEvents)) {
+      if (signal.aborted || !p.isRunning() || p.isStale()) {
+        return; // not resolved, not committed: redelivered from the committed offset
+      }
+      const events = chunk.flatMap((m) => m.events);
+      const undecodable = chunk.flatMap((m) => (m.undecodable ? [m.undecodable] : []));
+      const batch: Batch = undecodable.length > 0 ? { events, undecodable } : { events };
+      if (events.length > 0 || undecodable.length > 0) {
         if (!(await handle(batch, p, handler, signal, d.logger))) {
           return;
         }
-      } finally {
-        d.holding.set(partition, (d.holding.get(partition) ?? 0) - chunk.length);
       }
+      const last = chunk[chunk.length - 1]!.offset;
+      next = Number(last) + 1;
+      if (!d.holding.current(partition, epoch)) {
+        // The topic was deleted under the batch: the batch is counted (the loss left it out),
+        // but its offsets mean nothing in the topic created again; committed there (or fetched
+        // from), they would skip that topic's first messages, and look like another loss.
+        stale = true;
+        continue;
+      }
+      p.resolveOffset(last);
+      await p.commitOffsetsIfNecessary({
+        topics: [{ topic, partitions: [{ partition, offset: (BigInt(last) + 1n).toString() }] }],
+      });
+      await p.heartbeat();
     }
-    const last = chunk[chunk.length - 1]!.offset;
-    p.resolveOffset(last);
-    await p.commitOffsetsIfNecessary({
-      topics: [{ topic, partitions: [{ partition, offset: (BigInt(last) + 1n).toString() }] }],
-    });
-    await p.heartbeat();
+    if (stale) {
+      const offset = d.holding.resumeAt(partition);
+      d.logger.warn({ partition, offset }, 'kafka topic deleted under a batch; not committed');
+      seek({ topic, partition, offset: String(offset) });
+    }
+  } finally {
+    d.holding.giveBack(partition, epoch, next);
   }
 }
 

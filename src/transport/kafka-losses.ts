@@ -27,8 +27,10 @@ export class KafkaLossWatch {
   private explained = new Map<number, number>();
   /** The partitions this process's consumer owns (none in an API process). */
   readonly owned = new Set<number>();
-  /** Per partition, messages in batches this process's consumer is handling: read, so not lost. */
-  readonly holding = new Map<number, number>();
+  /** How far this process's consumer has taken each partition in hand: read, so not lost. */
+  readonly holding = new HeldOffsets((partition, messages) =>
+    this.report(partition, 'a batch held when the topic was deleted was given up', messages),
+  );
 
   constructor(
     private readonly topic: string,
@@ -69,7 +71,9 @@ export class KafkaLossWatch {
   vanished(): void {
     for (const [partition, before] of this.last) {
       this.explained.set(partition, Date.now());
-      this.report(partition, 'the topic was deleted under the group', this.unconsumed(before));
+      const events = this.unconsumed(before);
+      this.holding.restart(partition, before, 0); // created again, from offset 0
+      this.report(partition, 'the topic was deleted under the group', events);
     }
     this.last.clear();
     this.reportedLow.clear();
@@ -83,14 +87,26 @@ export class KafkaLossWatch {
       before &&
       (p.high < before.high || (p.committed > p.high && before.committed <= before.high))
     ) {
+      const events = this.unconsumed(before);
+      // The same incident seen again (e.g. the offset of a batch taken from the deleted topic
+      // committed to the new one, before kafkajs resets it): nothing more is lost. Not a new
+      // incident, which the drop ledger would count as at least one message.
+      if (events === 0 && this.isExplained(p.partition)) {
+        return undefined;
+      }
       this.reportedLow.delete(p.partition);
       this.explained.set(p.partition, Date.now());
-      return {
-        reason: 'the topic was deleted or truncated under the group',
-        events: this.unconsumed(before),
-      };
+      // The consumer goes on from the group's offset in the new topic (a committed offset past
+      // its end is the old topic's), or from its start.
+      const resume = p.committed > p.high ? p.low : Math.max(p.committed, p.low);
+      this.holding.restart(p.partition, before, resume);
+      return { reason: 'the topic was deleted or truncated under the group', events };
     }
-    const from = Math.max(p.committed, this.reportedLow.get(p.partition) ?? -1);
+    const from = Math.max(
+      p.committed,
+      this.reportedLow.get(p.partition) ?? -1,
+      this.holding.upTo(p.partition),
+    );
     if (p.committed >= 0 && from < p.low) {
       this.reportedLow.set(p.partition, p.low);
       return {
@@ -101,10 +117,13 @@ export class KafkaLossWatch {
     return undefined;
   }
 
-  /** What was not consumed at the reading `p`, less what this consumer holds (still counted). */
+  /**
+   * What was not consumed at the reading `p`, less what this consumer took in hand since (held
+   * or applied, so counted, whether or not the reading saw its commit).
+   */
   private unconsumed(p: PartitionOffsets): number {
-    const held = this.holding.get(p.partition) ?? 0;
-    return Math.max(0, p.high - Math.max(p.committed, p.low) - held);
+    const from = Math.max(p.committed, p.low, this.holding.upTo(p.partition));
+    return Math.max(0, p.high - from);
   }
 
   private isExplained(partition: number): boolean {
@@ -122,3 +141,86 @@ export class KafkaLossWatch {
 
 /** How long after a deleted topic is found an offset reset of its partitions is put down to it. */
 const EXPLAINED_MS = 60_000;
+
+/**
+ * Per partition, the offset up to which this process's consumer has taken messages in hand:
+ * from the group's committed offset up to it, every message was applied or is being applied
+ * (it will be counted), so no loss may include it. Offsets, not a count of the batch in the
+ * handler: a batch fetched but not yet handed over, and a batch applied whose commit no reading
+ * has seen yet, are both covered; a batch given up (redelivered from the committed offset) is
+ * given back. A deleted topic starts an incarnation: what the consumer still holds of the old
+ * one is counted, but its offsets mean nothing in the new one (`current` turns false).
+ */
+export class HeldOffsets {
+  private reach = new Map<number, number>();
+  private epochs = new Map<number, number>();
+  /** Per partition, the messages in hand that the loss of the last incarnation left out. */
+  private excluded = new Map<number, { epoch: number; from: number; to: number }>();
+  /** Per partition, where the consumer goes on in the topic created again. */
+  private resume = new Map<number, number>();
+
+  /** Told of messages left out of a loss (in hand) and then given back: lost after all. */
+  constructor(private readonly onGivenUp: (partition: number, messages: number) => void) {}
+
+  /** Messages up to `next` (exclusive) taken in hand; returns the incarnation they belong to. */
+  take(partition: number, next: number): number {
+    this.reach.set(partition, Math.max(this.reach.get(partition) ?? -1, next));
+    return this.epoch(partition);
+  }
+
+  /** Messages from `from` on were given back unapplied, to be read again. */
+  giveBack(partition: number, epoch: number, from: number): void {
+    const reach = this.reach.get(partition);
+    if (this.current(partition, epoch)) {
+      if (reach !== undefined && from < reach) {
+        this.reach.set(partition, from);
+      }
+      return;
+    }
+    // Taken from a topic since deleted: nobody reads these again.
+    const ex = this.excluded.get(partition);
+    if (ex?.epoch === epoch && Math.max(from, ex.from) < ex.to) {
+      const lost = ex.to - Math.max(from, ex.from);
+      ex.to -= lost;
+      this.onGivenUp(partition, lost);
+    }
+  }
+
+  /** Whether messages taken in incarnation `epoch` still belong to the partition's topic. */
+  current(partition: number, epoch: number): boolean {
+    return this.epoch(partition) === epoch;
+  }
+
+  /** Where the consumer goes on after the partition's topic was found deleted under it. */
+  resumeAt(partition: number): number {
+    return this.resume.get(partition) ?? 0;
+  }
+
+  /** The offset below which every message was taken in hand (-1: none). */
+  upTo(partition: number): number {
+    return this.reach.get(partition) ?? -1;
+  }
+
+  /**
+   * The partition's topic was found deleted: its offsets start again. `lostAt` is the reading
+   * the loss was counted from (what was in hand above its committed offset was left out);
+   * `resume`, where the consumer goes on.
+   */
+  restart(partition: number, lostAt: PartitionOffsets, resume: number): void {
+    this.resume.set(partition, resume);
+    const reach = this.reach.get(partition);
+    const from = Math.max(lostAt.committed, lostAt.low);
+    const to = Math.min(reach ?? -1, lostAt.high);
+    if (from < to) {
+      this.excluded.set(partition, { epoch: this.epoch(partition), from, to });
+    } else {
+      this.excluded.delete(partition);
+    }
+    this.reach.delete(partition);
+    this.epochs.set(partition, this.epoch(partition) + 1);
+  }
+
+  private epoch(partition: number): number {
+    return this.epochs.get(partition) ?? 0;
+  }
+}

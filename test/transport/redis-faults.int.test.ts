@@ -18,8 +18,8 @@ import { createRedisStreams } from '../../src/transport/redis-streams.js';
 import { redisReachable } from '../harness/probe.js';
 import { freePort } from '../harness/spawn.js';
 import { sleep, waitFor } from '../harness/ready.js';
+import { countsExactly, drops, events, post, views } from './fault-client.js';
 import { startChild, type Child } from '../helpers/child.js';
-import { today } from '../helpers/server.js';
 import { createTestDatabase, pgAvailable } from '../helpers/services.pg.js';
 import { requireService } from '../helpers/services.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
@@ -103,48 +103,6 @@ const redisEnv = (url: string, dbUrl: string) => {
     REDIS_ALLOW_NO_PERSISTENCE: 'false',
   };
 };
-
-const events = (site: string, tag: string, n: number) =>
-  JSON.stringify(
-    Array.from({ length: n }, (_, i) => ({
-      event_id: `${site}-${tag}-${i}`,
-      type: 'page_view',
-      site_id: site,
-      path: `/${tag}`,
-      user_id: `u${i}`,
-    })),
-  );
-
-async function post(url: string, body: string): Promise<number> {
-  try {
-    const r = await fetch(`${url}/v1/events`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body,
-    });
-    await r.arrayBuffer();
-    return r.status;
-  } catch {
-    return 0;
-  }
-}
-
-async function views(url: string, site: string): Promise<number> {
-  const r = await fetch(`${url}/v1/stats?site_id=${site}&date=${today()}&top=1000`);
-  return ((await r.json()) as { total_views: number }).total_views;
-}
-
-/** Waits until the site counts `expected`, then a little longer, so that a double count shows. */
-async function countsExactly(url: string, site: string, expected: number, timeoutMs = 30_000) {
-  await waitFor(async () => (await views(url, site)) >= expected, timeoutMs, { intervalMs: 100 });
-  await sleep(1500);
-  expect(await views(url, site)).toBe(expected);
-}
-
-async function drops(url: string): Promise<Record<string, number>> {
-  return ((await (await fetch(`${url}/v1/drops`)).json()) as { drops: Record<string, number> })
-    .drops;
-}
 
 describe.skipIf(!pgUp || !redisUp)('Redis faults', () => {
   it('kill -9 with AOF: nothing acknowledged lost or doubled; ingest accepts within 500 ms of the restart', async () => {
