@@ -102,7 +102,12 @@ export async function start(
     if (api) {
       closers.push(() => api.close());
     } else if (config.http.metricsPort !== undefined) {
-      const server = await serveMetrics(metrics, config.http.host, config.http.metricsPort);
+      const server = await serveMetrics(metrics, config.http.host, config.http.metricsPort, {
+        requestTimeoutMs: config.http.requestTimeoutMs,
+        headersTimeoutMs: config.http.headersTimeoutMs,
+        keepAliveTimeoutMs: config.http.keepAliveTimeoutMs,
+        maxConnections: config.http.maxConnections,
+      });
       closers.push(() => server.close());
     }
     edgeIsUp();

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { checkIntervalMs, type ConnectionLimits } from '../http/connection-limits.js';
 import type { Metrics } from './metrics.js';
 
 /**
@@ -9,8 +10,19 @@ export async function serveMetrics(
   metrics: Metrics,
   host: string,
   port: number,
+  limits?: ConnectionLimits,
 ): Promise<{ close(): Promise<void> }> {
-  const server: Server = createServer((req, res) => {
+  // The same timeouts and cap as the API's servers (README "Connections and timeouts"); a
+  // stalled request is closed (this server has no error body to send).
+  const options = limits
+    ? {
+        requestTimeout: limits.requestTimeoutMs,
+        headersTimeout: limits.headersTimeoutMs,
+        keepAliveTimeout: limits.keepAliveTimeoutMs,
+        connectionsCheckingInterval: checkIntervalMs(limits),
+      }
+    : {};
+  const server: Server = createServer(options, (req, res) => {
     if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
       res
         .writeHead(404, { 'content-type': 'application/json' })
@@ -22,6 +34,9 @@ export async function serveMetrics(
       () => res.writeHead(500).end(),
     );
   });
+  if (limits && limits.maxConnections > 0) {
+    server.maxConnections = limits.maxConnections;
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve());
