@@ -37,6 +37,8 @@ case "${1:-up}" in
       redis-cli -h 127.0.0.1 -p 6379 CONFIG SET appendonly yes >/dev/null \
         || say "could not turn on AOF: the Redis suites need REDIS_ALLOW_NO_PERSISTENCE=true"
     fi
+    # The jars even when a broker already answers: the Kafka fault tests start one of their own.
+    bash "$root/scripts/kafka/kafka.sh" fetch
     bash "$root/scripts/kafka/kafka.sh" start
     ;;
   down)
