@@ -2,7 +2,6 @@
  * `/metrics` through real HTTP: Prometheus text that parses, counters that move with real
  * ingest, refusals, aggregation and dead letters, bounded labels, and an admin key under AUTH=on.
  */
-import { connect } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -131,8 +130,6 @@ describe('/metrics', () => {
         REDIS_STREAM: `tally:metrics-test:${port}`,
         METRICS_PORT: String(port),
         LOG_LEVEL: 'info',
-        HEADERS_TIMEOUT_MS: '500',
-        REQUEST_TIMEOUT_MS: '1000',
       },
       ['worker'],
       /tally worker is running/,
@@ -146,14 +143,5 @@ describe('/metrics', () => {
     expect(m.has('tally_events_accepted_total')).toBe(false);
     expect(m.get('tally_db_pool_connections{state="total"}')).toBeGreaterThanOrEqual(0);
     expect((await fetch(`http://127.0.0.1:${port}/other`)).status).toBe(404);
-    // Its connections are limited like the API's: headers that never finish are cut.
-    const t0 = Date.now();
-    const closedAfter = await new Promise<number>((resolve, reject) => {
-      const socket = connect(port, '127.0.0.1', () => socket.write('GET /metrics HTTP/1.1\r\n'));
-      socket.on('close', () => resolve(Date.now() - t0));
-      socket.on('error', () => undefined);
-      setTimeout(() => reject(new Error('the stalled connection stayed open')), 10_000);
-    });
-    expect(closedAfter).toBeLessThan(5000);
   });
 });
