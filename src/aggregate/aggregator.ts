@@ -233,6 +233,7 @@ export function createAggregator(
         maxWaitMs: opts.batchMaxWaitMs,
         concurrency: opts.concurrency ?? 1,
         release,
+        prepare: (batch) => apply.prepare(batch),
         onLost: async (loss) => {
           logger.error(loss, 'the log lost events it had acknowledged; counted as log_lost');
           await addDrops(db, Date.now(), { log_lost: Math.max(1, loss.events) });

@@ -1,4 +1,5 @@
 import { deriveDimensions } from '../dimensions/derive.js';
+import type { Dimensions } from '../dimensions/derive.js';
 import type { CanonicalEvent } from '../events/event.js';
 import type { Logger } from '../logger.js';
 import { isRetriableDbError, type Db } from '../storage/db.js';
@@ -6,7 +7,7 @@ import { saveCheckpoint } from '../storage/checkpoints.repo.js';
 import { addDeadLetters } from '../storage/dead-letters.repo.js';
 import { addDrops } from '../storage/drop-ledger.repo.js';
 import { insertEventIds } from '../storage/event-ids.repo.js';
-import { applyRollups } from '../storage/rollups.repo.js';
+import { prepareRollups, writeRollups, type PreparedRollups } from '../storage/rollups.repo.js';
 import type { KnownKeys } from '../rollups/known-keys.js';
 import type { Batch, Undecodable } from '../transport/transport.js';
 import { applyIsolating } from './isolate.js';
@@ -27,6 +28,31 @@ type Checkpoint = Batch['checkpoint'];
  * up only the new events, all in one transaction with the drops, the dead letters and the
  * checkpoint. A data error is isolated by bisection and the poison event dead-lettered.
  */
+export interface BatchApplier {
+  (batch: Batch): Promise<void>;
+  /**
+   * Does a batch's CPU work ahead of its transaction: the in-batch dedup, each event's
+   * dimensions and the rollup write as if every event were new (the usual case). The embedded
+   * log calls it for the next batch while the database applies the current one; applying the
+   * batch then reuses it, or redoes the rollups for the events the dedup table let through.
+   */
+  prepare(batch: Batch): void;
+}
+
+/** A batch split up before its transaction (see `BatchApplier.prepare`). */
+interface Prepared {
+  fresh: CanonicalEvent[];
+  dead: { event: unknown; reason: string }[];
+  duplicates: number;
+  dims: Dimensions[];
+  rollups: PreparedRollups;
+}
+
+/**
+ * Applies one batch: drop in-batch duplicates, insert event ids (ON CONFLICT DO NOTHING), roll
+ * up only the new events, all in one transaction with the drops, the dead letters and the
+ * checkpoint. A data error is isolated by bisection and the poison event dead-lettered.
+ */
 export function createBatchApplier(deps: {
   db: Db;
   logger: Logger;
@@ -36,15 +62,13 @@ export function createBatchApplier(deps: {
   totals: ApplyTotals;
   /** Bot events: `drop` (counted as drop reason `bot` only) or `count` (like people). */
   bots?: 'drop' | 'count';
-}): (batch: Batch) => Promise<void> {
+}): BatchApplier {
   const { db, logger, knownUsers, totals } = deps;
+  const bots = deps.bots ?? 'drop';
+  /** Batches prepared ahead, until applied (a batch redelivered after a failure reuses it). */
+  const prepared = new WeakMap<Batch, Prepared>();
 
-  async function applyOnce(
-    events: CanonicalEvent[],
-    checkpoint: Checkpoint,
-    undecodable: readonly Undecodable[] = [],
-  ): Promise<void> {
-    const now = Date.now();
+  function split(events: CanonicalEvent[], undecodable: readonly Undecodable[], now: number) {
     const seen = new Set<string>();
     const fresh: CanonicalEvent[] = [];
     const dead: { event: unknown; reason: string }[] = undecodable.map(asDeadLetter);
@@ -60,32 +84,57 @@ export function createBatchApplier(deps: {
         fresh.push(e);
       }
     }
+    // Derived once, before the transaction: only events new to this batch cost a derivation.
+    const dims = fresh.map(deriveDimensions);
+    const rollups = prepareRollups(fresh, knownUsers, { dims, bots, now });
+    return { fresh, dead, duplicates, dims, rollups };
+  }
+
+  async function applyOnce(
+    events: CanonicalEvent[],
+    checkpoint: Checkpoint,
+    undecodable: readonly Undecodable[] = [],
+    ahead?: Prepared,
+  ): Promise<void> {
+    const now = Date.now();
+    const p = ahead ?? split(events, undecodable, now);
+    const { fresh, dead } = p;
+    let duplicates = p.duplicates;
     let usersWritten: string[] = [];
-    let bots = 0;
+    let botsLeftOut = 0;
     const counted = await db.transaction(async (tx) => {
       // First: it takes the dedup generation's share lock.
       const newEvents = fresh.length > 0 ? await insertEventIds(tx, fresh, deps.dedupWindowMs) : [];
       duplicates += fresh.length - newEvents.length;
-      // Derived once here, after dedup: only new events cost a derivation.
-      const written = await applyRollups(tx, newEvents, knownUsers, undefined, {
-        dims: newEvents.map(deriveDimensions),
-        bots: deps.bots ?? 'drop',
-        now,
-      });
+      let rollups = p.rollups;
+      if (newEvents.length < fresh.length) {
+        // Some were seen before: the rollups of the new ones only.
+        const dimsOf = new Map(fresh.map((e, i) => [e, p.dims[i]!]));
+        rollups = prepareRollups(newEvents, knownUsers, {
+          dims: newEvents.map((e) => dimsOf.get(e)!),
+          bots,
+          now,
+        });
+      }
+      const written = await writeRollups(tx, rollups);
       usersWritten = written.keys;
-      bots = written.bots;
+      botsLeftOut = written.bots;
       await addDeadLetters(tx, dead);
-      await addDrops(tx, now, { duplicate: duplicates, dead_letter: dead.length, bot: bots });
+      await addDrops(tx, now, {
+        duplicate: duplicates,
+        dead_letter: dead.length,
+        bot: botsLeftOut,
+      });
       if (checkpoint) {
         await saveCheckpoint(tx, checkpoint.name, checkpoint.position);
       }
-      return newEvents.length - bots;
+      return newEvents.length - botsLeftOut;
     });
     for (const k of usersWritten) {
       knownUsers.add(k);
     }
     totals.counted += counted;
-    totals.bots += bots;
+    totals.bots += botsLeftOut;
     totals.duplicates += duplicates;
     totals.deadLettered += dead.length;
   }
@@ -109,7 +158,7 @@ export function createBatchApplier(deps: {
     totals.deadLettered += dead.length;
   }
 
-  return (batch) => {
+  const applier = (batch: Batch): Promise<void> => {
     // The undecodable entries go with the first part of the batch that commits.
     let undecodable = batch.undecodable ?? [];
     const taken = () => {
@@ -117,15 +166,25 @@ export function createBatchApplier(deps: {
       undecodable = [];
       return u;
     };
+    const ahead = prepared.get(batch);
     return applyIsolating(batch.events, batch.checkpoint, {
       apply: async (items, last) => {
-        await applyOnce(items, last, undecodable);
+        // What was prepared holds the whole batch; a part of it (bisection) is split again.
+        const whole = items === batch.events;
+        await applyOnce(items, last, undecodable, whole ? ahead : undefined);
         undecodable = [];
       },
       isRetriable: isRetriableDbError,
       deadLetter: (item, err, last) => deadLetter(item, err, last, taken()),
     });
   };
+  return Object.assign(applier, {
+    prepare(batch: Batch): void {
+      if (!prepared.has(batch)) {
+        prepared.set(batch, split(batch.events, batch.undecodable ?? [], Date.now()));
+      }
+    },
+  });
 }
 
 /** An undecodable entry is stored as its raw text (a JSON string), under its reason. */

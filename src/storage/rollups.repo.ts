@@ -151,19 +151,29 @@ export interface RollupWrite {
 }
 
 /**
- * Adds the rollup deltas of new events. Set rows (exact visitors) that `known` holds are
- * committed already and are not sent again; returns the keys of the set rows written, for the
- * caller to add to `known` once the transaction has committed. With `usersVia`, the set rows go
- * through that connection instead, at the same time as the counters: they are a set (adding a
- * row again changes nothing), so they may commit apart from, and before, the counters.
+ * A batch's rollup write, computed ahead of its transaction (pure CPU: derivation, sums, the
+ * statement's parameters), so that the aggregator can prepare the next batch while the database
+ * applies the current one.
  */
-export async function applyRollups(
-  tx: Queryable,
+export interface PreparedRollups {
+  counters: Part[];
+  sets: Part[];
+  /** Keys of the set rows in `sets`, for `known` once the transaction committed. */
+  keys: string[];
+  bots: number;
+}
+
+/**
+ * What new events add to the rollups. Set rows (exact visitors) that `known` holds are
+ * committed already and are left out. `known` is only a saving: a set row sent again changes
+ * nothing (ON CONFLICT DO NOTHING, and the anonymous counts count only rows inserted), so a
+ * write prepared before an earlier batch committed is still exact.
+ */
+export function prepareRollups(
   events: CanonicalEvent[],
   known?: KnownKeys,
-  usersVia?: Queryable,
   opts: RollupOptions = {},
-): Promise<RollupWrite> {
+): PreparedRollups {
   const { deltas, users, sets, bots } = computeRollups(events, opts);
   const keys: string[] = [];
   const fresh = (m: Map<string, Row>): Row[] => {
@@ -183,12 +193,26 @@ export async function applyRollups(
   const setParts = writes
     .filter(([, rows]) => rows.length > 0)
     .map(([n, rows]) => setPart(n, rows));
+  return { counters: counterParts(deltas), sets: setParts, keys, bots };
+}
+
+/**
+ * Writes a prepared rollup write. With `usersVia`, the set rows go through that connection
+ * instead, at the same time as the counters: they are a set (adding a row again changes
+ * nothing), so they may commit apart from, and before, the counters.
+ */
+export async function writeRollups(
+  tx: Queryable,
+  p: PreparedRollups,
+  usersVia?: Queryable,
+): Promise<RollupWrite> {
+  const { keys, bots } = p;
   if (usersVia) {
-    const writing = runParts(usersVia, setParts, 'visitors');
+    const writing = runParts(usersVia, p.sets, 'visitors');
     // Awaited below, after the counters; a failure meanwhile must not go unhandled.
     writing.catch(() => undefined);
     try {
-      await applyDeltas(tx, deltas);
+      await runParts(tx, p.counters, 'rollups');
     } finally {
       await writing.catch(() => undefined);
     }
@@ -196,6 +220,17 @@ export async function applyRollups(
     return { keys, bots };
   }
   // Counters (tables in name order), then the set rows: one statement.
-  await runParts(tx, [...counterParts(deltas), ...setParts], 'rollups');
+  await runParts(tx, [...p.counters, ...p.sets], 'rollups');
   return { keys, bots };
+}
+
+/** Adds the rollup deltas of new events: `prepareRollups`, then `writeRollups`. */
+export async function applyRollups(
+  tx: Queryable,
+  events: CanonicalEvent[],
+  known?: KnownKeys,
+  usersVia?: Queryable,
+  opts: RollupOptions = {},
+): Promise<RollupWrite> {
+  return writeRollups(tx, prepareRollups(events, known, opts), usersVia);
 }

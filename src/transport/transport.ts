@@ -62,6 +62,12 @@ export interface ConsumeOptions {
    * `stats().lost`.
    */
   onLost?: (loss: LogLoss) => Promise<void>;
+  /**
+   * Synchronous CPU work on a batch that the handler will be given next (the aggregator's
+   * derivation and rollup sums). The embedded log reads the next batch and calls this while the
+   * handler still applies the current one, so that the work overlaps the database's.
+   */
+  prepare?: (batch: Batch) => void;
 }
 
 /** What a consumer loop needs of the options: the batch size, the linger and the concurrency. */

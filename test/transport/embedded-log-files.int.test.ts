@@ -76,6 +76,63 @@ describe('embedded log', () => {
     await t.close();
   });
 
+  it('reads the next full batch ahead and prepares it while the current one is applied; the position moves only on acks', async () => {
+    const dir = newDir();
+    let t = await createEmbeddedLog(opts(dir), log);
+    for (let i = 0; i < 30; i++) {
+      await t.publish(Array.from({ length: 10 }, (_, j) => ev(`a${i}-${j}`)));
+    }
+    const order: string[] = [];
+    const prepared = new Set<Batch>();
+    const handled: Batch[] = [];
+    let failOnce = true;
+    let stop!: () => void;
+    const done = new Promise<void>((r) => (stop = r));
+    const consuming = t.consume(
+      async (b) => {
+        order.push(`apply ${b.events[0]!.event_id}`);
+        // Slow, as a transaction is: the next batch is read and prepared meanwhile.
+        await new Promise((r) => setTimeout(r, 20));
+        if (handled.length === 2 && failOnce) {
+          failOnce = false;
+          throw new Error('storage hiccup');
+        }
+        handled.push(b);
+        if (handled.length === 4) {
+          stop();
+        }
+      },
+      {
+        maxBatchEvents: 50,
+        prepare: (b) => {
+          order.push(`prepare ${b.events[0]!.event_id}`);
+          prepared.add(b);
+        },
+      },
+    );
+    await done;
+    await t.stopConsuming();
+    await consuming;
+    await t.close();
+    // Batches 2-4 were prepared while the one before them was in the handler, and handed over
+    // as the very objects prepared; a batch redelivered after a failure is not read again.
+    expect(order.slice(0, 4)).toEqual([
+      'apply a0-0',
+      'prepare a5-0',
+      'apply a5-0',
+      'prepare a10-0',
+    ]);
+    expect(handled.map((b) => b.events[0]!.event_id)).toEqual(['a0-0', 'a5-0', 'a10-0', 'a15-0']);
+    expect(handled.slice(1).every((b) => prepared.has(b))).toBe(true);
+    expect(handled.every((b) => b.events.length === 50)).toBe(true);
+    // The last batch read ahead was never acknowledged: the log resumes after the fourth.
+    t = await createEmbeddedLog(opts(dir), log);
+    const rest = await take(t, 100, handled[3]!.checkpoint!.position);
+    expect(rest.got[0]!.event_id).toBe('a20-0');
+    expect(rest.got).toHaveLength(100);
+    await t.close();
+  });
+
   it('replays from the committed position after a reopen, and deletes consumed segments', async () => {
     const dir = newDir();
     let t = await createEmbeddedLog(opts(dir), log);

@@ -6,7 +6,7 @@ import { deliver } from '../deliver.js';
 import type { Batch, ConsumeOptions, LogStats, Transport, TransportTraits } from '../transport.js';
 import { DiskGuard } from './disk-guard.js';
 import { releaseLock, takeLock } from './dir-lock.js';
-import { LogReader } from './reader.js';
+import { LogReader, type ReadBatch } from './reader.js';
 import { LogWriter } from './writer.js';
 
 /**
@@ -166,33 +166,66 @@ class EmbeddedLog implements Transport {
     await running;
   }
 
-  /** One batch at a time, in order: the checkpoint handed out with a batch must move in order. */
+  /**
+   * One batch at a time, in order: the checkpoint handed out with a batch must move in order.
+   * While a batch is in the handler, the next one is read ahead when a full batch waits behind
+   * it, and given to `prepare`: reading, decoding and the consumer's CPU work overlap the
+   * current batch's transaction. The position still moves only once a batch was acknowledged.
+   */
   private async run(handler: (batch: Batch) => Promise<void>, opts: ConsumeOptions): Promise<void> {
     const stop = this.stop.signal;
+    const toBatch = (r: ReadBatch): Batch => ({
+      events: r.events,
+      checkpoint: { name: CHECKPOINT_NAME, position: String(r.next) },
+      ...(r.undecodable.length > 0 ? { undecodable: r.undecodable } : {}),
+    });
     try {
       await this.reader.startFrom(opts.checkpoint, opts.release);
+      let ahead: { read: ReadBatch; batch: Batch } | undefined;
       while (!stop.aborted) {
-        await this.reader.waitForData(stop);
-        await this.reader.linger(opts.maxBatchEvents, opts.maxWaitMs ?? 0, stop);
-        if (stop.aborted) {
-          break;
+        let current = ahead;
+        ahead = undefined;
+        if (current === undefined) {
+          await this.reader.waitForData(stop);
+          await this.reader.linger(opts.maxBatchEvents, opts.maxWaitMs ?? 0, stop);
+          if (stop.aborted) {
+            break;
+          }
+          const read = await this.reader.readBatch(opts.maxBatchEvents);
+          current = { read, batch: toBatch(read) };
         }
-        const { events, undecodable, counted, next } = await this.reader.readBatch(
-          opts.maxBatchEvents,
-        );
-        const batch: Batch = {
-          events,
-          checkpoint: { name: CHECKPOINT_NAME, position: String(next) },
-          ...(undecodable.length > 0 ? { undecodable } : {}),
-        };
         // Redelivers the same batch until the handler takes it; false once stopped.
-        if (!(await deliver(handler, batch, { signal: stop, logger: this.logger }))) {
+        const delivered = deliver(handler, current.batch, { signal: stop, logger: this.logger });
+        if (this.reader.waiting - current.read.counted >= opts.maxBatchEvents) {
+          ahead = await this.readAhead(current.read.next, opts, toBatch);
+        }
+        if (!(await delivered)) {
           break;
         }
-        await this.reader.advance(next, counted, opts.release);
+        await this.reader.advance(current.read.next, current.read.counted, opts.release);
       }
     } finally {
       await this.reader.close();
+    }
+  }
+
+  /**
+   * The batch after `from`, prepared. A read that fails here is left to the next turn of the
+   * loop, which reads it again once the batch before it is acknowledged (and fails there).
+   */
+  private async readAhead(
+    from: number,
+    opts: ConsumeOptions,
+    toBatch: (r: ReadBatch) => Batch,
+  ): Promise<{ read: ReadBatch; batch: Batch } | undefined> {
+    try {
+      const read = await this.reader.readBatch(opts.maxBatchEvents, from);
+      const batch = toBatch(read);
+      opts.prepare?.(batch);
+      return { read, batch };
+    } catch (err) {
+      this.logger.debug({ err }, 'reading ahead failed; the batch is read again in turn');
+      return undefined;
     }
   }
 

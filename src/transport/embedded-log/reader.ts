@@ -136,16 +136,16 @@ export class LogReader {
   }
 
   /**
-   * Reads up to `maxEvents` events (whole records) from the position; `next` is where they end.
-   * Records that do not decode are in `undecodable`, and count towards `maxEvents` by their
-   * headers' event counts.
+   * Reads up to `maxEvents` events (whole records) from `from` (the position, or where a batch
+   * still being applied ends); `next` is where they end. Records that do not decode are in
+   * `undecodable`, and count towards `maxEvents` by their headers' event counts.
    */
-  async readBatch(maxEvents: number): Promise<ReadBatch> {
+  async readBatch(maxEvents: number, from = this.pos): Promise<ReadBatch> {
     const segments = this.written.segments;
     const events: CanonicalEvent[] = [];
     const undecodable: Undecodable[] = [];
     let counted = 0;
-    let cursor = this.pos;
+    let cursor = from;
     while (counted < maxEvents && cursor < this.written.end) {
       const base = this.segmentFor(cursor);
       const idx = segments.indexOf(base);
