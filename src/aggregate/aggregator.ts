@@ -8,6 +8,7 @@ import { KnownKeys } from '../rollups/known-keys.js';
 import type { Batch, Transport } from '../transport/transport.js';
 import { createBatchApplier } from './apply-batch.js';
 import { createRetention } from './retention.js';
+import { createPathMonths } from './path-months.js';
 import { ArrivalTracker, createDedupMaintenance } from './dedup-maintenance.js';
 import { createUnflushed } from './unflushed.js';
 
@@ -133,11 +134,13 @@ export function createAggregator(
     userRowDays: opts.retention?.userRowDays ?? 0,
     clock: opts.clock ?? Date.now,
   });
+  const pathMonths = createPathMonths(db, logger, { clock: opts.clock ?? Date.now });
   let maintaining: Promise<void> | undefined;
-  /** Dedup generations, then retention; one pass at a time. */
+  /** Dedup generations, the monthly path rollups, then retention; one pass at a time. */
   const maintain = () =>
     (maintaining ??= (async () => {
       await dedup.run();
+      await pathMonths();
       await retention();
     })().finally(() => {
       maintaining = undefined;

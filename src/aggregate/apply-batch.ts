@@ -6,7 +6,7 @@ import { isRetriableDbError, type Db } from '../storage/db.js';
 import { saveCheckpoint } from '../storage/checkpoints.repo.js';
 import { addDeadLetters } from '../storage/dead-letters.repo.js';
 import { addDrops } from '../storage/drop-ledger.repo.js';
-import { insertEventIds } from '../storage/event-ids.repo.js';
+import { insertEventIds, type HeldState } from '../storage/event-ids.repo.js';
 import { prepareRollups, writeRollups, type PreparedRollups } from '../storage/rollups.repo.js';
 import type { KnownKeys } from '../rollups/known-keys.js';
 import type { Batch, Undecodable } from '../transport/transport.js';
@@ -104,7 +104,9 @@ export function createBatchApplier(deps: {
     let botsLeftOut = 0;
     const counted = await db.transaction(async (tx) => {
       // First: it takes the dedup generation's share lock.
-      const newEvents = fresh.length > 0 ? await insertEventIds(tx, fresh, deps.dedupWindowMs) : [];
+      const held: HeldState = {};
+      const newEvents =
+        fresh.length > 0 ? await insertEventIds(tx, fresh, deps.dedupWindowMs, held) : [];
       duplicates += fresh.length - newEvents.length;
       let rollups = p.rollups;
       if (newEvents.length < fresh.length) {
@@ -116,7 +118,8 @@ export function createBatchApplier(deps: {
           now,
         });
       }
-      const written = await writeRollups(tx, rollups);
+      // With the monthly path watermark read under the lock (late days add to their months).
+      const written = await writeRollups(tx, rollups, undefined, held);
       usersWritten = written.keys;
       botsLeftOut = written.bots;
       await addDeadLetters(tx, dead);

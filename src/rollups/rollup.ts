@@ -510,3 +510,67 @@ export function adCountDeltas(rows: AdMinuteCounts[]): Deltas {
   }
   return toRows(new Map(), ads).deltas;
 }
+
+/**
+ * The monthly path rollups (migrations/0014), which a background compaction fills with the days
+ * before its watermark. A batch writes them only for its path rows of such days (late events,
+ * imports of old days); see `lateMonthRows`.
+ */
+export const MONTHLY_TABLES = {
+  paths: {
+    table: 'site_monthly_paths',
+    keys: [
+      { name: 'site_id', type: 'text' },
+      { name: 'month', type: 'date' },
+      { name: 'path', type: 'text' },
+    ],
+    counters: ['views'],
+  },
+  typePaths: {
+    table: 'site_monthly_type_paths',
+    keys: [
+      { name: 'site_id', type: 'text' },
+      { name: 'month', type: 'date' },
+      { name: 'path', type: 'text' },
+    ],
+    counters: ['views', 'events'],
+  },
+} satisfies Record<string, CounterTable>;
+
+/**
+ * Pure: the monthly rows of the path deltas of days before `before` (YYYY-MM-DD), summed per
+ * (site, month, path): one upsert may not touch a row twice. Types are folded into views (page
+ * views) and events, as the monthly table keeps them.
+ */
+export function lateMonthRows(deltas: Deltas, before: string): { paths: Row[]; typePaths: Row[] } {
+  const month = (day: string) => `${day.slice(0, 8)}01`;
+  const paths = new Map<string, Row>();
+  for (const [site, day, path, n] of deltas.get('sitePaths')?.values() ?? []) {
+    if (String(day) < before) {
+      const m = month(String(day));
+      const k = `${site}\u0001${m}\u0001${path}`;
+      const r = paths.get(k);
+      if (r) {
+        r[3] = Number(r[3]) + Number(n);
+      } else {
+        paths.set(k, [site!, m, path!, Number(n)]);
+      }
+    }
+  }
+  const typePaths = new Map<string, Row>();
+  for (const [site, day, type, path, n] of deltas.get('siteTypePaths')?.values() ?? []) {
+    if (String(day) < before) {
+      const m = month(String(day));
+      const k = `${site}\u0001${m}\u0001${path}`;
+      const views = type === 'page_view' ? Number(n) : 0;
+      const r = typePaths.get(k);
+      if (r) {
+        r[3] = Number(r[3]) + views;
+        r[4] = Number(r[4]) + Number(n);
+      } else {
+        typePaths.set(k, [site!, m, path!, views, Number(n)]);
+      }
+    }
+  }
+  return { paths: [...paths.values()], typePaths: [...typePaths.values()] };
+}

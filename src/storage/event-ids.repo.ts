@@ -21,6 +21,16 @@ interface Generations {
 }
 
 /**
+ * What a batch's transaction learnt when it took the generations' share lock: the monthly path
+ * rollups' watermark (migrations/0014), read in the same statement. While the lock is held it
+ * cannot move, so a batch whose path rows fall before it adds them to the months too.
+ */
+export interface HeldState {
+  /** Days before this one (YYYY-MM-DD) are in the monthly path tables; null: none. */
+  pathsCompactedBefore?: string | null;
+}
+
+/**
  * The oldest arrival time that an earlier copy of this event can have, if that copy is to count
  * as the same event: the window before this copy's arrival. An id Tally generated itself
  * (a UUIDv7 stamped with this very arrival) has no copies but its own redeliveries, which all
@@ -49,19 +59,26 @@ function generationHolding(g: Generations, day: number): number {
   return found;
 }
 
-/** Takes the generations' share lock (first, before any other lock) and reads them. */
-async function lockGenerations(tx: Queryable): Promise<Generations> {
-  const r = await tx.query<{ gen: number; gens: number[] }>(
-    '/* aggregate:dedup-generation */ SELECT gen, gens FROM dedup_state FOR SHARE',
+/**
+ * Takes the generations' share lock (first, before any other lock) and reads them, and the
+ * monthly path watermark into `held`.
+ */
+async function lockGenerations(tx: Queryable, held?: HeldState): Promise<Generations> {
+  const r = await tx.query<{ gen: number; gens: number[]; w: string | null }>(
+    '/* aggregate:dedup-generation */ SELECT gen, gens, paths_compacted_before::text AS w FROM dedup_state FOR SHARE',
   );
   const row = r.rows[0]!;
+  if (held) {
+    held.pathsCompactedBefore = row.w;
+  }
   return { current: row.gen, all: row.gens };
 }
 
 /**
  * Writes the ids of events already unique within their batch and returns the events that are
  * new: not written before by a copy that arrived within `windowMs` of this one. Must be the
- * first statement of its transaction (it takes the generation lock).
+ * first statement of its transaction (it takes the generation lock); `held` receives what the
+ * lock's statement read besides (pass it on to `writeRollups`).
  *
  * The usual batches, all new or (redelivered) none new, are told apart by the row count alone;
  * only a mixed batch asks which rows this transaction wrote: those whose xmin is its own.
@@ -70,8 +87,9 @@ export async function insertEventIds(
   tx: Queryable,
   unsorted: CanonicalEvent[],
   windowMs: number,
+  held?: HeldState,
 ): Promise<CanonicalEvent[]> {
-  const g = await lockGenerations(tx);
+  const g = await lockGenerations(tx, held);
   const gen = g.current;
   // In id order: two transactions inserting ids they share wait for each other in the same
   // order, never in a cycle (no deadlock between concurrent batches or workers).

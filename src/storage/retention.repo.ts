@@ -1,5 +1,9 @@
 import type { Db } from './db.js';
 
+// The path rollups (daily and monthly, migrations/0014) are never purged: the monthly rows stay
+// the sums of their days. A purge of daily path rows would have to delete, or recompute, the
+// months it makes partial in the same transaction.
+
 /**
  * Deletes at most `limit` dead letters older than `before`; how many went. Small batches: each
  * statement holds its row locks only briefly, and reports and the aggregator go on meanwhile.

@@ -1,8 +1,11 @@
 import type { CanonicalEvent } from '../events/event.js';
 import type { Queryable } from './db.js';
 import type { KnownKeys } from '../rollups/known-keys.js';
+import type { HeldState } from './event-ids.repo.js';
 import {
   computeRollups,
+  lateMonthRows,
+  MONTHLY_TABLES,
   SET_TABLES,
   TABLES,
   type RollupOptions,
@@ -10,7 +13,6 @@ import {
   type CounterTable,
   type Deltas,
   type Row,
-  type TableKey,
 } from '../rollups/rollup.js';
 
 const cmp = (a: Row, b: Row, n: number): number => {
@@ -67,8 +69,7 @@ const ANON_COUNTS: Partial<Record<SetKey, (rows: string) => string>> = {
  * A counter table's upsert of deltas. Rows go in sorted key order so that two workers touching
  * the same rows lock them in the same order (no deadlocks).
  */
-function counterPart(key: TableKey, rows: Row[]): Part {
-  const t: CounterTable = TABLES[key];
+function counterPart(t: CounterTable, rows: Row[]): Part {
   const n = t.keys.length;
   rows.sort((a, b) => cmp(a, b, n));
   const minima = t.minima ?? [];
@@ -140,7 +141,7 @@ export async function applyDeltas(tx: Queryable, deltas: Deltas): Promise<void> 
 }
 
 const counterParts = (deltas: Deltas): Part[] =>
-  [...deltas.keys()].sort().map((key) => counterPart(key, [...deltas.get(key)!.values()]));
+  [...deltas.keys()].sort().map((key) => counterPart(TABLES[key], [...deltas.get(key)!.values()]));
 
 /** What `applyRollups` wrote. */
 export interface RollupWrite {
@@ -161,6 +162,10 @@ export interface PreparedRollups {
   /** Keys of the set rows in `sets`, for `known` once the transaction committed. */
   keys: string[];
   bots: number;
+  /** The deltas, for the monthly path rows of late days (`monthlyParts`). */
+  deltas: Deltas;
+  /** The first day of the batch's site rows (path rows are among them), if any. */
+  firstDay: string | undefined;
 }
 
 /**
@@ -193,26 +198,70 @@ export function prepareRollups(
   const setParts = writes
     .filter(([, rows]) => rows.length > 0)
     .map(([n, rows]) => setPart(n, rows));
-  return { counters: counterParts(deltas), sets: setParts, keys, bots };
+  let firstDay: string | undefined;
+  for (const row of deltas.get('siteDaily')?.values() ?? []) {
+    const day = String(row[1]);
+    if (firstDay === undefined || day < firstDay) {
+      firstDay = day;
+    }
+  }
+  return { counters: counterParts(deltas), sets: setParts, keys, bots, deltas, firstDay };
+}
+
+/**
+ * The monthly path upserts of a batch whose path rows fall on days the compaction already
+ * summed into their months (migrations/0014): in the same transaction as the daily rows, so
+ * that each is counted once in both. Usually none, decided by one comparison. `held` is what
+ * the transaction read when it took the generations' share lock (`insertEventIds`); a writer
+ * that did not take it (an import without dedup) takes it here, before writing anything.
+ */
+async function monthlyParts(tx: Queryable, p: PreparedRollups, held?: HeldState): Promise<Part[]> {
+  if (p.firstDay === undefined) {
+    return [];
+  }
+  let before = held?.pathsCompactedBefore;
+  if (before === undefined) {
+    const r = await tx.query<{ w: string | null }>(
+      '/* aggregate:paths-watermark */ SELECT paths_compacted_before::text AS w FROM dedup_state FOR SHARE',
+    );
+    before = r.rows[0]?.w ?? null;
+  }
+  if (before === null || p.firstDay >= before) {
+    return [];
+  }
+  const rows = lateMonthRows(p.deltas, before);
+  const parts: Part[] = [];
+  if (rows.paths.length > 0) {
+    parts.push(counterPart(MONTHLY_TABLES.paths, rows.paths));
+  }
+  if (rows.typePaths.length > 0) {
+    parts.push(counterPart(MONTHLY_TABLES.typePaths, rows.typePaths));
+  }
+  return parts;
 }
 
 /**
  * Writes a prepared rollup write. With `usersVia`, the set rows go through that connection
  * instead, at the same time as the counters: they are a set (adding a row again changes
- * nothing), so they may commit apart from, and before, the counters.
+ * nothing), so they may commit apart from, and before, the counters. `held`: what the
+ * transaction's `insertEventIds` read with its lock (the monthly path watermark).
  */
 export async function writeRollups(
   tx: Queryable,
   p: PreparedRollups,
   usersVia?: Queryable,
+  held?: HeldState,
 ): Promise<RollupWrite> {
   const { keys, bots } = p;
+  // First: it may take the generations' share lock.
+  const monthly = await monthlyParts(tx, p, held);
+  const counters = monthly.length > 0 ? [...p.counters, ...monthly] : p.counters;
   if (usersVia) {
     const writing = runParts(usersVia, p.sets, 'visitors');
     // Awaited below, after the counters; a failure meanwhile must not go unhandled.
     writing.catch(() => undefined);
     try {
-      await runParts(tx, p.counters, 'rollups');
+      await runParts(tx, counters, 'rollups');
     } finally {
       await writing.catch(() => undefined);
     }
@@ -220,7 +269,7 @@ export async function writeRollups(
     return { keys, bots };
   }
   // Counters (tables in name order), then the set rows: one statement.
-  await runParts(tx, [...p.counters, ...p.sets], 'rollups');
+  await runParts(tx, [...counters, ...p.sets], 'rollups');
   return { keys, bots };
 }
 

@@ -1,6 +1,22 @@
 import type { Queryable } from '../../storage/db.js';
 import { PROFILE_DIMS, type RollupDim } from '../../rollups/dimensions.js';
 import { NAMED } from './site-stats.js';
+import { rankFromMonths, type PathSource } from './path-ranking.js';
+
+/**
+ * Views (page-view events) and events per path, for the path breakdown from whole months (a
+ * path without page views has 0 where the daily query has NULL; both sort after every view).
+ */
+const TYPE_PATHS: PathSource = {
+  tag: 'breakdown-path-months',
+  daily: (where) =>
+    `SELECT path, CASE WHEN type = 'page_view' THEN events ELSE 0 END AS v, events AS e FROM site_daily_type_paths WHERE site_id = $1 AND ${where}`,
+  monthly: 'site_monthly_type_paths',
+  monthlyViews: 'views',
+  monthlyEvents: 'events',
+  order: 'views DESC, events DESC, path COLLATE "C"',
+  present: 'events > 0',
+};
 
 export interface BreakdownRow {
   value: string;
@@ -96,6 +112,10 @@ export async function breakdown(
   type R = { value: string; views: number; events: number; visitors?: number };
   let r: { rows: R[] };
   if (of.dimension === 'path') {
+    const ranked = await rankFromMonths(db, TYPE_PATHS, siteId, from, to, limit);
+    if (ranked) {
+      return ranked.map((row) => ({ value: row.path, views: row.views, events: row.events }));
+    }
     r = await db.query<R>(
       `/* report:breakdown-path */ SELECT path AS value, (SUM(events) FILTER (WHERE type = 'page_view'))::int8 AS views, SUM(events)::int8 AS events
        FROM site_daily_type_paths WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date

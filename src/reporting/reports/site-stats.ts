@@ -1,4 +1,5 @@
 import type { Queryable } from '../../storage/db.js';
+import { rankFromMonths, type PathSource } from './path-ranking.js';
 
 /**
  * The rows of named visitors (user_id, visitor_id), whom only a distinct count over their rows
@@ -54,10 +55,7 @@ export async function siteStats(
 ): Promise<SiteStats> {
   const args = [siteId, from, to];
   const totals = await siteTotals(db, siteId, from, to);
-  const paths = await db.query<{ path: string; views: number }>(
-    '/* report:site-top-paths */ SELECT path, SUM(views)::int8 AS views FROM site_daily_paths WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date GROUP BY path ORDER BY views DESC, path ASC LIMIT $4',
-    [...args, top],
-  );
+  const topPaths = await topPathsOf(db, siteId, from, to, top);
   const types = await db.query<{ type: string; events: number }>(
     '/* report:site-event-types */ SELECT type, SUM(events)::int8 AS events FROM site_daily_types WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date GROUP BY type ORDER BY type',
     args,
@@ -66,7 +64,38 @@ export async function siteStats(
     total_views: totals.views,
     total_events: totals.events,
     unique_users: totals.users,
-    top_paths: paths.rows.map((r) => ({ path: r.path, views: Number(r.views) })),
+    top_paths: topPaths,
     events_by_type: Object.fromEntries(types.rows.map((r) => [r.type, Number(r.events)])),
   };
+}
+
+/** Page views per path: the monthly rollups, when the range holds compacted months. */
+const PAGE_VIEWS: PathSource = {
+  tag: 'site-top-paths-months',
+  daily: (where) =>
+    `SELECT path, views AS v, views AS e FROM site_daily_paths WHERE site_id = $1 AND ${where}`,
+  monthly: 'site_monthly_paths',
+  monthlyViews: 'views',
+  monthlyEvents: 'views',
+  order: 'views DESC, path ASC',
+  present: 'views > 0',
+};
+
+/** The `top` paths by page views, ties by path: from whole months when it can, else the days. */
+async function topPathsOf(
+  db: Queryable,
+  siteId: string,
+  from: string,
+  to: string,
+  top: number,
+): Promise<{ path: string; views: number }[]> {
+  const ranked = await rankFromMonths(db, PAGE_VIEWS, siteId, from, to, top);
+  if (ranked) {
+    return ranked.map((r) => ({ path: r.path, views: r.views }));
+  }
+  const paths = await db.query<{ path: string; views: number }>(
+    '/* report:site-top-paths */ SELECT path, SUM(views)::int8 AS views FROM site_daily_paths WHERE site_id = $1 AND day BETWEEN $2::date AND $3::date GROUP BY path ORDER BY views DESC, path ASC LIMIT $4',
+    [siteId, from, to, top],
+  );
+  return paths.rows.map((r) => ({ path: r.path, views: Number(r.views) }));
 }
