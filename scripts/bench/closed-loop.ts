@@ -9,7 +9,7 @@ interface Ctx {
 /**
  * Closed loop with autocannon: `connections` keep-alive connections, one request in flight on
  * each (no pipelining, so the context a response is reported with is that of its request), for
- * `durationS` seconds. Each request gets a fresh body from the ledger.
+ * `durationS` seconds. Each request gets a fresh body from the ledger, for the ledger's route.
  */
 export async function runClosedLoop(
   url: string,
@@ -33,13 +33,17 @@ export async function runClosedLoop(
         timeout: 10,
         requests: [
           {
-            method: 'POST',
-            path: '/v1/events',
+            method: ledger.route.method,
+            path: ledger.route.path,
             headers: { 'content-type': 'application/json', ...opts.headers },
             setupRequest: (req, context) => {
-              const { reqId, body, userAgent } = ledger.take();
+              const { reqId, body, userAgent, headers } = ledger.take();
               (context as Ctx).reqId = reqId;
-              return { ...req, body, headers: { ...req.headers, 'user-agent': userAgent } };
+              return {
+                ...req,
+                body,
+                headers: { ...req.headers, 'user-agent': userAgent, ...headers },
+              };
             },
             onResponse: (status, body, context, headers) => {
               tally.answered(status, headers?.['retry-after'] !== undefined);

@@ -1,4 +1,5 @@
 import type { CanonicalEvent } from '../../src/events/event.js';
+import { type IngestRoute, type PageView, ROUTES, v1Body } from './routes.js';
 
 /**
  * Every request the load generator sends carries fresh, known event ids. The ledger hands out
@@ -21,15 +22,31 @@ export class Ledger {
     readonly batch: number,
     /** False for the bare baseline, whose 202 carries no count. */
     private readonly checkReplies = true,
-  ) {}
+    /** The route the requests go to (single events only for the seed routes). */
+    readonly route: IngestRoute = ROUTES.v1,
+  ) {
+    if (route.name !== 'v1' && batch !== 1) {
+      throw new Error(`${route.path} takes one event per request, not ${batch}`);
+    }
+  }
 
-  /** A new request: its id, its body and the user agent to send it with. */
-  take(): { reqId: number; body: string; userAgent: string } {
+  /** A new request: its id, its body, the user agent and other headers to send it with. */
+  take(): {
+    reqId: number;
+    body: string;
+    userAgent: string;
+    headers: Record<string, string> | undefined;
+  } {
     const reqId = this.nextReq++;
     const start = this.nextSeq;
     this.nextSeq += this.batch;
     this.inflight.set(reqId, start);
-    return { reqId, body: this.body(start), userAgent: USER_AGENTS[this.agentOf(start)]! };
+    const userAgent = USER_AGENTS[this.agentOf(start)]!;
+    if (this.route.name === 'v1') {
+      return { reqId, body: this.body(start), userAgent, headers: undefined };
+    }
+    const e = this.pageView(start);
+    return { reqId, body: this.route.body(e), userAgent, headers: this.route.headers?.(e) };
   }
 
   /**
@@ -47,7 +64,7 @@ export class Ledger {
         this.ack(start);
         return;
       }
-      const accepted = Number(/"accepted":(\d+)/.exec(replyBody)?.[1]);
+      const accepted = this.route.accepted(replyBody);
       if (accepted !== this.batch) {
         throw new Error(
           `202 accepted ${accepted} of ${this.batch} events: ${replyBody.slice(0, 200)}`,
@@ -62,7 +79,10 @@ export class Ledger {
     return this.inflight.size;
   }
 
-  /** Requests sent and not answered; they are forgotten here and must be resent. */
+  /**
+   * Requests sent and not answered; they are forgotten here and must be resent, to `/v1/events`
+   * whatever the route (the same event ids: each counts once).
+   */
   takeUnanswered(): { start: number; body: string }[] {
     const out = [...this.inflight.values()].map((start) => ({ start, body: this.body(start) }));
     this.inflight.clear();
@@ -112,6 +132,10 @@ export class Ledger {
   }
 
   private event(seq: number): string {
+    return v1Body(this.pageView(seq));
+  }
+
+  private pageView(seq: number): PageView {
     const page = seq % 50;
     // 996 users, user n always with user agent n mod 6 (996 is a multiple of 6).
     const user = 6 * Math.floor((seq % 996) / 6) + this.agentOf(seq);
@@ -126,7 +150,14 @@ export class Ledger {
         : r === 1
           ? `https://blog${seq % 7}.example.org/post`
           : `https://bench.example/p${(seq + 1) % 50}`;
-    return `{"event_id":"${this.prefix}${seq}","type":"page_view","site_id":"${this.site}","path":"/p${page}","url":"https://bench.example/p${page}${utm}","referrer":"${referrer}","user_id":"u${user}"}`;
+    return {
+      eventId: `${this.prefix}${seq}`,
+      site: this.site,
+      path: `/p${page}`,
+      url: `https://bench.example/p${page}${utm}`,
+      referrer,
+      user: `u${user}`,
+    };
   }
 }
 

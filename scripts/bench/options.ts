@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { ROUTE_NAMES, type RouteName } from './routes.js';
 import type { PhaseName } from './types.js';
 
 export const TOPOLOGIES = ['embedded', 'pg', 'redis', 'kafka'] as const;
@@ -14,6 +15,8 @@ const PHASES: Exclude<PhaseName, 'warmup'>[] = [
 export interface BenchOptions {
   topologies: TopologyName[];
   phases: PhaseName[];
+  /** Ingest routes the single-event phase loads, one after the other (routes.ts). */
+  routes: RouteName[];
   /** Seconds of unreported load before each measured closed-loop phase (JIT, caches, pools). */
   warmupS: number;
   /** Seconds each topology idles after start-up before the first phase; its RSS then is reported. */
@@ -75,6 +78,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --idle S                idle after start-up, then report each process's RSS (default 10, --quick 1)
   --runs N                repeat everything N times and report medians (default 1)
   --phases LIST           ${PHASES.join(',')} (default all; --quick: no overload)
+  --routes LIST           ingest routes loaded with single events, one phase each:
+                          ${ROUTE_NAMES.join(',')} (default v1; seed-NNN: that seed's route;
+                          all: every one); the batch phases always use v1
   --no-baselines          skip the bare node:http and COPY baselines
   --one-process           redis/kafka as one \`tally serve\` instead of api + worker
   --profile               run Tally under --cpu-prof (profiles in <out>/profiles)
@@ -100,6 +106,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       warmup: { type: 'string' },
       idle: { type: 'string' },
       phases: { type: 'string' },
+      routes: { type: 'string' },
       'no-baselines': { type: 'boolean', default: false },
       'one-process': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
@@ -137,9 +144,15 @@ export function parseOptions(argv: string[]): BenchOptions {
     PHASES,
     'phases',
   );
+  const routes = list(
+    values.routes === 'all' ? ROUTE_NAMES.join(',') : (values.routes ?? 'v1'),
+    ROUTE_NAMES,
+    'routes',
+  );
   return {
     topologies,
     phases,
+    routes,
     durationS: num(values.duration, quick ? 2 : 10, 1, 3600, 'duration'),
     warmupS: num(values.warmup, quick ? 1 : 3, 0, 600, 'warmup'),
     idleS: num(values.idle, quick ? 1 : 10, 0, 600, 'idle'),

@@ -36,14 +36,14 @@ export async function runPaced(
   const endAt = tally.startedAt + opts.durationS * 1000;
 
   const send = () => {
-    const { reqId, body, userAgent } = ledger.take();
+    const { reqId, body, userAgent, headers } = ledger.take();
     const sentAt = performance.now();
     outstanding++;
     pool
       .request({
-        path: '/v1/events',
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': userAgent },
+        path: ledger.route.path,
+        method: ledger.route.method,
+        headers: { 'content-type': 'application/json', 'user-agent': userAgent, ...headers },
         body,
       })
       .then(async (res) => {

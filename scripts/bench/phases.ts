@@ -1,10 +1,12 @@
 import type { Child } from '../../test/harness/spawn.js';
 import { runClosedLoop } from './closed-loop.js';
+import { cpuSince, markCpu } from './cpu.js';
 import { resendUnanswered, utcDate, waitCounted } from './exactness.js';
 import { Ledger } from './ledger.js';
 import type { LoadOutcome, LoadProgress } from './load-tally.js';
 import { runPaced } from './paced.js';
 import { fmtInt, fmtK, type Progress } from './progress.js';
+import { type RouteName, ROUTES } from './routes.js';
 import type { PhaseName, PhaseResult } from './types.js';
 
 export interface PhaseTarget {
@@ -28,6 +30,8 @@ export interface PhaseSpec {
   tag: string;
   /** Forget one acknowledged request before counting: the check must then fail. */
   injectFault?: boolean;
+  /** The ingest route (routes.ts); `/v1/events` when absent. */
+  route?: RouteName;
 }
 
 /**
@@ -40,9 +44,10 @@ export async function runPhase(
   spec: PhaseSpec,
   progress: Progress,
 ): Promise<{ result: PhaseResult; ledger: Ledger }> {
-  const ledger = new Ledger(`bench-${spec.tag}`, `${spec.tag}-`, spec.batch, target.counts);
+  const route = ROUTES[spec.route ?? 'v1'];
+  const ledger = new Ledger(`bench-${spec.tag}`, `${spec.tag}-`, spec.batch, target.counts, route);
   const fromDate = utcDate();
-  const head = `[${target.label}] ${spec.phase}${spec.reqPerS ? ` @${fmtK(spec.reqPerS * spec.batch)} ev/s` : ''}`;
+  const head = `[${target.label}] ${spec.phase}${route.name === 'v1' ? '' : ` ${route.path}`}${spec.reqPerS ? ` @${fmtK(spec.reqPerS * spec.batch)} ev/s` : ''}`;
   const t0 = Date.now();
   const onTick = (p: LoadProgress) => {
     const s = (Date.now() - t0) / 1000;
@@ -54,6 +59,7 @@ export async function runPhase(
         `  refused ${p.refused}  rss ${rss}`,
     );
   };
+  const cpuFrom = markCpu(target.children);
   const load: LoadOutcome = spec.reqPerS
     ? await runPaced(target.url, ledger, {
         reqPerS: spec.reqPerS,
@@ -66,6 +72,9 @@ export async function runPhase(
         durationS: spec.durationS,
         onTick,
       });
+  // Before the resends and the counting: the CPU of the load alone (the aggregator of
+  // `tally serve` works through what it has been given meanwhile, and is counted in).
+  const cpu = cpuSince(cpuFrom, target.children, load.requests);
   const unanswered = ledger.unansweredCount();
   const result: PhaseResult = {
     phase: spec.phase,
@@ -84,6 +93,8 @@ export async function runPhase(
     unanswered,
     ...(load.notSent ? { notSent: load.notSent } : {}),
     latencyMs: load.latencyMs,
+    ...(spec.route && spec.route !== 'v1' ? { route: spec.route } : {}),
+    cpu,
   };
   if (!target.counts) {
     ledger.takeUnanswered();
@@ -120,6 +131,11 @@ export function describe(r: PhaseResult): string {
     `${fmtInt(r.acceptedPerS)} ev/s accepted (${fmtInt(r.requestsPerS)} req/s)`,
     `ack p50 ${l.p50} ms p99 ${l.p99} ms p99.9 ${l.p999} ms`,
   ];
+  if (r.cpu && r.cpu.length > 0) {
+    parts.push(
+      `CPU µs/req ${r.cpu.map((c) => `${c.name.replace('tally ', '').replace(' (load generator)', '')} ${c.usPerRequest}`).join(', ')}`,
+    );
+  }
   if (r.e2ePerS !== undefined) {
     parts.push(`end-to-end ${fmtInt(r.e2ePerS)} ev/s (${r.e2eS} s)`);
   }

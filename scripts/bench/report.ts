@@ -17,6 +17,8 @@ export interface SummaryRow {
   startupS?: number;
   single: Side;
   batch: Side;
+  /** Single events per ingest route (`/v1` first): rate and CPU per request, closed loop. */
+  routes: RouteRow[];
   /** Peak RSS per process name, MiB. */
   peakRssMiB: Record<string, number>;
   /** RSS per process name after `--idle` seconds without load, right after start-up, MiB. */
@@ -34,6 +36,20 @@ export interface SummaryRow {
   errors: string[];
 }
 
+/** One route's single-event phase, medians over the runs (ratios taken within a run). */
+export interface RouteRow {
+  route: string;
+  requestsPerS?: number;
+  /** requests/s ÷ `/v1`'s in the same run. */
+  ratioToV1?: number;
+  /** µs of CPU per request by process name (the harness's own last). */
+  cpuUs: Record<string, number>;
+  /** The API process's (`tally api` or `tally serve`) CPU per request ÷ the bare server's. */
+  apiCpuToBare?: number;
+  /** The API process's CPU per request ÷ its own on `/v1` in the same run. */
+  apiCpuToV1?: number;
+}
+
 interface Side {
   acceptedPerS?: number;
   ratioToBare?: number;
@@ -49,6 +65,8 @@ interface Side {
 export interface Summary {
   rows: SummaryRow[];
   bareSinglePerS?: number;
+  /** The bare server's CPU per single-event request, µs. */
+  bareSingleCpuUs?: number;
   bareBatchPerS?: number;
   copyRowsPerS?: number;
   floorP99?: number;
@@ -154,7 +172,8 @@ export function summarize(runs: RunResult[]): Summary {
       bare: 'bareSingle' | 'bareBatch',
       copy: boolean,
     ): Side => {
-      const ph = (t: TopologyResult, p: PhaseName) => t.phases.find((x) => x.phase === p);
+      const ph = (t: TopologyResult, p: PhaseName) =>
+        t.phases.find((x) => x.phase === p && x.route === undefined);
       return {
         acceptedPerS: median(per.map(({ t }) => ph(t, max)?.acceptedPerS)),
         ratioToBare: median(
@@ -185,6 +204,7 @@ export function summarize(runs: RunResult[]): Summary {
       startupS: median(per.map(({ t }) => t.startupS)),
       single: side('single', 'single-half', 'bareSingle', false),
       batch: side('batch', 'batch-half', 'bareBatch', true),
+      routes: routeRows(per),
       peakRssMiB: rssByName(per.map(({ t }) => t.processes)),
       idleRssMiB: rssByName(
         per.map(({ t }) => t.processes),
@@ -223,6 +243,7 @@ export function summarize(runs: RunResult[]): Summary {
   return {
     rows,
     bareSinglePerS: median(runs.map((r) => r.baselines.bareSingle?.acceptedPerS)),
+    bareSingleCpuUs: median(runs.map((r) => bareCpuUs(r.baselines.bareSingle))),
     bareBatchPerS: median(runs.map((r) => r.baselines.bareBatch?.acceptedPerS)),
     copyRowsPerS: median(runs.map((r) => r.baselines.copy?.rowsPerS)),
     floorP99: median(runs.map((r) => r.baselines.bareFloor?.latencyMs.p99)),
@@ -235,6 +256,55 @@ export function summarize(runs: RunResult[]): Summary {
       (imports?.exact ?? true) &&
       (edge?.ok ?? true),
   };
+}
+
+/** The bare server's own CPU per request in a phase (not the harness's). */
+const bareCpuUs = (p?: PhaseResult) =>
+  p?.cpu?.find((c) => !c.name.startsWith('harness'))?.usPerRequest;
+
+/** The process that answers HTTP: `tally api`, else `tally serve`. */
+const apiCpuUs = (p?: PhaseResult) =>
+  (p?.cpu?.find((c) => c.name === 'tally api') ?? p?.cpu?.find((c) => c.name === 'tally serve'))
+    ?.usPerRequest;
+
+function routeRows(per: { run: RunResult; t: TopologyResult }[]): RouteRow[] {
+  const single = (t: TopologyResult, route: string) =>
+    t.phases.find((x) => x.phase === 'single' && (x.route ?? 'v1') === route);
+  const names = [
+    ...new Set(
+      per.flatMap(({ t }) =>
+        t.phases.filter((x) => x.phase === 'single').map((x) => x.route ?? 'v1'),
+      ),
+    ),
+  ];
+  return names.map((route) => {
+    const procs = [
+      ...new Set(per.flatMap(({ t }) => (single(t, route)?.cpu ?? []).map((c) => c.name))),
+    ];
+    return {
+      route,
+      requestsPerS: median(per.map(({ t }) => single(t, route)?.requestsPerS)),
+      ratioToV1: median(
+        per.map(({ t }) => ratio(single(t, route)?.requestsPerS, single(t, 'v1')?.requestsPerS)),
+      ),
+      cpuUs: Object.fromEntries(
+        procs.map((name) => [
+          name,
+          median(
+            per.map(({ t }) => single(t, route)?.cpu?.find((c) => c.name === name)?.usPerRequest),
+          ) ?? 0,
+        ]),
+      ),
+      apiCpuToBare: median(
+        per.map(({ t, run }) =>
+          ratio(apiCpuUs(single(t, route)), bareCpuUs(run.baselines.bareSingle)),
+        ),
+      ),
+      apiCpuToV1: median(
+        per.map(({ t }) => ratio(apiCpuUs(single(t, route)), apiCpuUs(single(t, 'v1')))),
+      ),
+    };
+  });
 }
 
 function summarizeDedup(runs: RunResult[]): DedupSummary | undefined {
@@ -454,6 +524,27 @@ export function markdown(s: Summary, batch: number): string {
     out.push(
       `| ${r.topology} | ${r.startupS ?? '—'} | ${rss(r.idleRssMiB)} | ${n(r.single.e2ePerS)} | ${rss(r.peakRssMiB)} | ${r.exact ? `yes (${r.runs} run${r.runs > 1 ? 's' : ''})` : `**NO**: ${r.errors.join('; ')}`} |`,
     );
+  }
+  const withCpu = s.rows.filter((r) => r.routes.some((rt) => Object.keys(rt.cpuUs).length > 0));
+  if (withCpu.length > 0) {
+    const us = (v?: number) => (v === undefined ? '—' : v.toFixed(1));
+    out.push(
+      '',
+      `CPU per single-event request (user + system, every thread, during the closed-loop load): bare node:http ${us(s.bareSingleCpuUs)} µs.`,
+      '',
+      '| topology | route | req/s | × /v1 | CPU µs per request, by process | API CPU × bare | API CPU × /v1 |',
+      '| --- | --- | ---: | ---: | --- | ---: | ---: |',
+    );
+    for (const r of withCpu) {
+      for (const rt of r.routes) {
+        const cpu = Object.entries(rt.cpuUs)
+          .map(([k, v]) => `${k.replace('tally ', '').replace(' (load generator)', '')} ${us(v)}`)
+          .join(', ');
+        out.push(
+          `| ${r.topology} | ${rt.route} | ${n(rt.requestsPerS)} | ${x(rt.ratioToV1)} | ${cpu} | ${x(rt.apiCpuToBare)} | ${x(rt.apiCpuToV1)} |`,
+        );
+      }
+    }
   }
   const over = s.rows.filter((r) => r.overload);
   if (over.length > 0) {

@@ -48,31 +48,39 @@ export async function runTopology(
       ['batch', 'batch-half', opts.batch],
     ] as const) {
       let maxReqPerS: number | undefined;
-      if ((want(max) || want(half)) && opts.warmupS > 0) {
-        const spec: PhaseSpec = {
-          ...base,
-          phase: 'warmup',
-          durationS: opts.warmupS,
-          batch,
-          tag: `${tag}${max[0]}w`,
-        };
-        result.phases.push((await runPhase(target, spec, progress)).result);
-      }
-      if (want(max)) {
-        const spec: PhaseSpec = {
-          ...base,
-          phase: max,
-          batch,
-          tag: `${tag}${max[0]}`,
-          injectFault: opts.injectFault && max === 'batch',
-        };
-        const { result: r, ledger } = await runPhase(target, spec, progress);
-        result.phases.push(r);
-        // Half of the sustainable rate: what the pipeline takes and also stores, i.e. the lower
-        // of the ingest and end-to-end rates (above the latter the backlog only grows).
-        maxReqPerS = Math.min(r.requestsPerS, (r.e2ePerS ?? Infinity) / batch);
-        if (max === 'batch') {
-          batchLedger = ledger;
+      // The seed routes take one event per request: they are loaded in the single phase only,
+      // each after its own warm-up, in the order given (`/v1` first by default).
+      const routes = batch === 1 ? opts.routes : (['v1'] as const);
+      for (const route of routes) {
+        const r1 = route === 'v1' ? '' : route.replace('seed-', 's');
+        if ((want(max) || want(half)) && opts.warmupS > 0) {
+          const spec: PhaseSpec = {
+            ...base,
+            phase: 'warmup',
+            durationS: opts.warmupS,
+            batch,
+            route,
+            tag: `${tag}${max[0]}${r1}w`,
+          };
+          result.phases.push((await runPhase(target, spec, progress)).result);
+        }
+        if (want(max)) {
+          const spec: PhaseSpec = {
+            ...base,
+            phase: max,
+            batch,
+            route,
+            tag: `${tag}${max[0]}${r1}`,
+            injectFault: opts.injectFault && max === 'batch',
+          };
+          const { result: r, ledger } = await runPhase(target, spec, progress);
+          result.phases.push(r);
+          // Half of the sustainable rate: what the pipeline takes and also stores, i.e. the lower
+          // of the ingest and end-to-end rates (above the latter the backlog only grows).
+          maxReqPerS ??= Math.min(r.requestsPerS, (r.e2ePerS ?? Infinity) / batch);
+          if (max === 'batch') {
+            batchLedger = ledger;
+          }
         }
       }
       if (want(half) && maxReqPerS) {

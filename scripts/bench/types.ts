@@ -22,6 +22,13 @@ export interface PhaseResult {
   /** Open-loop requests not sent because `connections` requests were already waiting. */
   notSent?: number;
   latencyMs: Percentiles;
+  /** The ingest route loaded (routes.ts); absent: `/v1/events`. */
+  route?: string;
+  /**
+   * CPU time of each process during the load (not the counting after it), and per request
+   * answered; the last entry is the harness's own process, the load generator.
+   */
+  cpu?: ProcessCpu[];
   /** From the first request to the moment the reports counted every acknowledged event. */
   e2ePerS?: number;
   e2eS?: number;
@@ -40,6 +47,13 @@ export interface Percentiles {
   p99: number;
   p999: number;
   max: number;
+}
+
+export interface ProcessCpu {
+  name: string;
+  cpuMs: number;
+  /** µs of CPU (user + system, every thread) per request answered. */
+  usPerRequest: number;
 }
 
 export interface ProcessPeak {

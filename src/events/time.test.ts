@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dayOf, hourOf, minuteOf, parseDate } from './time.js';
+import { dayOf, hourOf, minuteOf, parseDate, parseTimestamp } from './time.js';
 import { uuidv7 } from './uuidv7.js';
 
 describe('UTC buckets', () => {
@@ -51,5 +51,34 @@ describe('parseDate', () => {
     }
     expect(parseDate('2000-02-29')).toBe(Date.UTC(2000, 1, 29));
     expect(parseDate('2024-02-29')).toBe(Date.UTC(2024, 1, 29));
+  });
+});
+
+describe('parseTimestamp', () => {
+  it('agrees with Date on instants from 1901 to 2199, with Z, offsets and fractions', () => {
+    let x = 12345;
+    const next = () => (x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let i = 0; i < 5000; i++) {
+      const ms = Math.floor(
+        Date.UTC(1901, 0, 1) + next() * (Date.UTC(2199, 0, 1) - Date.UTC(1901, 0, 1)),
+      );
+      const iso = new Date(ms).toISOString();
+      expect(parseTimestamp(iso)).toBe(ms);
+      expect(parseTimestamp(iso.replace('Z', '+02:30'))).toBe(ms - 150 * 60_000);
+      expect(parseTimestamp(iso.replace('Z', '-0100').replace('T', ' '))).toBe(ms + 3_600_000);
+      expect(parseTimestamp(iso.slice(0, 19) + 'z')).toBe(ms - (((ms % 1000) + 1000) % 1000));
+    }
+    expect(parseTimestamp('2026-03-01T00:00:00.123456789Z')).toBe(
+      Date.UTC(2026, 2, 1, 0, 0, 0, 123),
+    );
+    expect(parseTimestamp('0050-01-01T00:00:00Z')).toBe(Date.UTC(50, 0, 1));
+    for (const bad of [
+      '2026-02-29T00:00:00Z',
+      '2026-01-01T24:00:00Z',
+      '2026-01-01T00:00:00',
+      '2026-01-01T00:00:00+24:00',
+    ]) {
+      expect(parseTimestamp(bad)).toBeUndefined();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../logger.js';
 
@@ -73,10 +73,14 @@ export function enforceLimits(
     open.set(socket, new Map());
     socket.once('close', () => open.delete(socket));
   });
-  server.on('request', (req: IncomingMessage, res: { once(e: 'close', f: () => void): void }) => {
-    const requests = open.get(req.socket);
-    requests?.set(req, Date.now());
-    res.once('close', () => requests?.delete(req));
+  // One listener function for every response (no closure, no `once` wrapper per request: this
+  // runs on every request at full speed).
+  function forget(this: ServerResponse) {
+    open.get(this.req.socket)?.delete(this.req);
+  }
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    open.get(req.socket)?.set(req, Date.now());
+    res.on('close', forget);
   });
   const sweep = () => {
     const now = Date.now();

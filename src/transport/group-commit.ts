@@ -1,9 +1,21 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { AppError, logUnavailable } from '../errors.js';
 
-interface Waiter {
+/** The promise every add of one write shares, and how to settle it. */
+interface Batch {
+  promise: Promise<void>;
   resolve: () => void;
   reject: (err: unknown) => void;
+}
+
+function newBatch(): Batch {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
 }
 
 /**
@@ -14,7 +26,11 @@ interface Waiter {
  */
 export class GroupCommit<T> {
   private items: T[] = [];
-  private waiters: Waiter[] = [];
+  /**
+   * The adds waiting for the next write share one promise: a request's publish costs a push,
+   * not a promise, two closures and a waiter record (this runs once per request).
+   */
+  private batch: Batch | undefined;
   private bytes = 0;
   private flushing: Promise<void> | undefined;
   private readonly joinTurn: boolean;
@@ -41,9 +57,9 @@ export class GroupCommit<T> {
     }
     this.items.push(item);
     this.bytes += bytes;
-    const p = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    const batch = (this.batch ??= newBatch());
     this.flushing ??= this.loop();
-    return p;
+    return batch.promise;
   }
 
   /** Resolves once everything added so far was written (or failed). */
@@ -60,23 +76,24 @@ export class GroupCommit<T> {
     }
     while (this.items.length > 0) {
       const items = this.items;
-      const waiters = this.waiters;
+      const batch = this.batch!;
       this.items = [];
-      this.waiters = [];
+      this.batch = undefined;
       this.bytes = 0;
       try {
         await this.write(items);
-        for (const w of waiters) {
-          w.resolve();
-        }
+        batch.resolve();
       } catch (err) {
-        const appErr =
+        batch.reject(
           err instanceof AppError
             ? err
-            : logUnavailable('the event log did not accept the events; retry', 2);
-        for (const w of waiters) {
-          w.reject(appErr);
-        }
+            : logUnavailable('the event log did not accept the events; retry', 2),
+        );
+      }
+      if (this.joinTurn && this.items.length > 0) {
+        // The next write also takes the rest of this turn: the write's answer was read in the
+        // middle of one, before the requests read after it in the same turn had published.
+        await nextTurn();
       }
     }
     this.flushing = undefined;
