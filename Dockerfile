@@ -26,6 +26,8 @@ RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
 EXPOSE 3000
-# serve (default): API + aggregator; `api` or `worker` for the production topology.
-ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/main/cli.js"]
+# serve (default): API + aggregator; `api` or `worker` for the production topology, which
+# docker-compose.yml starts with NODE_OPTIONS=--max-semi-space-size=16 (README, Performance).
+ENV NODE_OPTIONS=--max-semi-space-size=4
+ENTRYPOINT ["node", "dist/main/cli.js"]
 CMD ["serve"]

@@ -119,13 +119,20 @@ function redisBroker(
       try {
         // Sent back to back on one connection: one round trip, applied in order. NOMKSTREAM:
         // a stream that vanished is not silently created again (the guard recreates it).
-        ids = await Promise.all(
-          entries.map((c) =>
-            client.sendCommand<string | null>(
-              ['XADD', opts.stream, 'NOMKSTREAM', '*', 'e', `[${c.join(',')}]`],
-              { timeout: timeoutMs },
+        ids = await withinMs(
+          Promise.all(
+            entries.map((c) =>
+              client.sendCommand<string | null>([
+                'XADD',
+                opts.stream,
+                'NOMKSTREAM',
+                '*',
+                'e',
+                `[${c.join(',')}]`,
+              ]),
             ),
           ),
+          timeoutMs,
         );
       } catch (err) {
         logger.warn({ err: (err as Error).message }, 'XADD failed; publish answered 503');
@@ -173,6 +180,23 @@ function redisBroker(
     },
     close: () => closeClient(client),
   };
+}
+
+/**
+ * `p`, or a rejection after `ms`. The write's bound is one timer here rather than the Redis
+ * client's per-command `timeout` (an AbortSignal.timeout, its timer and listener per XADD: about
+ * 1 µs per request in the API's profile, docs/benchmarks.md "Edge CPU per request"). A write
+ * that timed out may still be applied later: the publish was answered 503, and the client's
+ * resend counts once (dedup), as with the client's own timeout.
+ */
+function withinMs<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ms} ms`)), ms);
+  });
+  // A command that fails after the deadline must not go unhandled.
+  p.catch(() => undefined);
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 /** Entries not yet delivered to our group plus those delivered and not acknowledged (a lower bound on events). */

@@ -57,12 +57,15 @@ async function ownRedis(aof: boolean) {
     p.kill('SIGKILL');
     await new Promise((r) => p.once('exit', r));
   };
+  /** SIGSTOP / SIGCONT: a Redis that keeps its connections open and answers nothing. */
+  const pause = (on: boolean) => void proc!.kill(on ? 'SIGSTOP' : 'SIGCONT');
   await start();
   cleanups.push(() => {
+    proc?.kill('SIGCONT');
     proc?.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   });
-  return { url, start, kill9 };
+  return { url, start, kill9, pause };
 }
 
 /** The database through a TCP proxy of its own: cut, a worker holds what it read, uncounted. */
@@ -146,6 +149,42 @@ describe.skipIf(!pgUp || !redisUp)('Redis faults', () => {
     expect((await drops(api.url))['log_lost']).toBeUndefined();
     expect(worker.output() + api.output()).not.toMatch(/lost events it had acknowledged/);
   }, 90_000);
+
+  it('a Redis that stops answering: publish is a 503 within its timeout, and works again once Redis answers', async () => {
+    const redis = await ownRedis(true);
+    const log = await createRedisStreams(
+      {
+        url: redis.url,
+        stream: `stall-${randomUUID().slice(0, 8)}`,
+        group: 'tally-aggregator',
+        reclaimIdleMs: 5000,
+        maxPendingBytes: 1 << 20,
+        publishTimeoutMs: 400,
+      },
+      testLog,
+    );
+    cleanups.push(() => log.close());
+    await log.publish([ev()]);
+    redis.pause(true);
+    const t0 = Date.now();
+    const err = (await log.publish([ev()]).then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as { statusCode?: number; retryAfterS?: number } | undefined;
+    const tookMs = Date.now() - t0;
+    redis.pause(false);
+    expect(err?.statusCode).toBe(503);
+    expect(tookMs).toBeGreaterThanOrEqual(380);
+    expect(tookMs).toBeLessThan(2000);
+    await waitFor(
+      () =>
+        log.publish([ev()]).then(
+          () => true,
+          () => false,
+        ),
+      5000,
+    );
+  });
 
   it('refuses a Redis without AOF by default; when allowed, a restart that lost events is reported', async () => {
     const redis = await ownRedis(false);
