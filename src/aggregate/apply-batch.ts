@@ -33,8 +33,10 @@ export interface BatchApplier {
   /**
    * Does a batch's CPU work ahead of its transaction: the in-batch dedup, each event's
    * dimensions and the rollup write as if every event were new (the usual case). The embedded
-   * log calls it for the next batch while the database applies the current one; applying the
-   * batch then reuses it, or redoes the rollups for the events the dedup table let through.
+   * log hands it the next batch before the current one; the work is done while the current
+   * batch's dedup insert runs on the database's thread (the longest statement: the main
+   * thread's event loop is not needed then), and applying the batch reuses it, or redoes the
+   * rollups for the events the dedup table let through.
    */
   prepare(batch: Batch): void;
 }
@@ -67,6 +69,15 @@ export function createBatchApplier(deps: {
   const bots = deps.bots ?? 'drop';
   /** Batches prepared ahead, until applied (a batch redelivered after a failure reuses it). */
   const prepared = new WeakMap<Batch, Prepared>();
+  /** Handed to `prepare`, to be prepared while the current batch's dedup insert runs. */
+  let pending: Batch | undefined;
+  const preparePending = () => {
+    const b = pending;
+    pending = undefined;
+    if (b !== undefined && !prepared.has(b)) {
+      prepared.set(b, split(b.events, b.undecodable ?? [], Date.now()));
+    }
+  };
 
   function split(events: CanonicalEvent[], undecodable: readonly Undecodable[], now: number) {
     const seen = new Set<string>();
@@ -106,7 +117,9 @@ export function createBatchApplier(deps: {
       // First: it takes the dedup generation's share lock.
       const held: HeldState = {};
       const newEvents =
-        fresh.length > 0 ? await insertEventIds(tx, fresh, deps.dedupWindowMs, held) : [];
+        fresh.length > 0
+          ? await insertEventIds(tx, fresh, deps.dedupWindowMs, held, preparePending)
+          : [];
       duplicates += fresh.length - newEvents.length;
       let rollups = p.rollups;
       if (newEvents.length < fresh.length) {
@@ -169,6 +182,9 @@ export function createBatchApplier(deps: {
       undecodable = [];
       return u;
     };
+    if (pending === batch) {
+      pending = undefined; // its turn came first: split in its own transaction
+    }
     const ahead = prepared.get(batch);
     return applyIsolating(batch.events, batch.checkpoint, {
       apply: async (items, last) => {
@@ -183,9 +199,7 @@ export function createBatchApplier(deps: {
   };
   return Object.assign(applier, {
     prepare(batch: Batch): void {
-      if (!prepared.has(batch)) {
-        prepared.set(batch, split(batch.events, batch.undecodable ?? [], Date.now()));
-      }
+      pending = batch;
     },
   });
 }

@@ -88,6 +88,12 @@ export async function insertEventIds(
   unsorted: CanonicalEvent[],
   windowMs: number,
   held?: HeldState,
+  /**
+   * Called once the insert, the batch's longest statement, is on its way to the database: CPU
+   * work done then overlaps it (the aggregator prepares the next batch) instead of holding up a
+   * shorter statement's reply.
+   */
+  whileInserting?: () => void,
 ): Promise<CanonicalEvent[]> {
   const g = await lockGenerations(tx, held);
   const gen = g.current;
@@ -122,10 +128,12 @@ export async function insertEventIds(
   }
   const ids = events.map((e) => e.event_id);
   const table = partition(gen);
-  const r = await tx.query(
+  const inserting = tx.query(
     `/* aggregate:dedup */ INSERT INTO ${table} (gen, event_id, received_ms) SELECT $1::int4, * FROM unnest($2::text[], $3::int8[]) ON CONFLICT DO NOTHING`,
     [gen, ids, events.map((e) => e.received_at)],
   );
+  whileInserting?.();
+  const r = await inserting;
   if (r.rowCount === events.length) {
     return events;
   }

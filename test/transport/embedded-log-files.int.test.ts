@@ -76,7 +76,7 @@ describe('embedded log', () => {
     await t.close();
   });
 
-  it('reads the next full batch ahead and prepares it while the current one is applied; the position moves only on acks', async () => {
+  it('reads the next full batch ahead and hands it to prepare before the current one is applied; the position moves only on acks', async () => {
     const dir = newDir();
     let t = await createEmbeddedLog(opts(dir), log);
     for (let i = 0; i < 30; i++) {
@@ -91,7 +91,7 @@ describe('embedded log', () => {
     const consuming = t.consume(
       async (b) => {
         order.push(`apply ${b.events[0]!.event_id}`);
-        // Slow, as a transaction is: the next batch is read and prepared meanwhile.
+        // Slow, as a transaction is.
         await new Promise((r) => setTimeout(r, 20));
         if (handled.length === 2 && failOnce) {
           failOnce = false;
@@ -114,13 +114,14 @@ describe('embedded log', () => {
     await t.stopConsuming();
     await consuming;
     await t.close();
-    // Batches 2-4 were prepared while the one before them was in the handler, and handed over
-    // as the very objects prepared; a batch redelivered after a failure is not read again.
+    // Batches 2-4 were handed to prepare before the one before them went to the handler, and
+    // handed over as the very objects prepared; a batch redelivered after a failure is not read
+    // again.
     expect(order.slice(0, 4)).toEqual([
-      'apply a0-0',
       'prepare a5-0',
-      'apply a5-0',
+      'apply a0-0',
       'prepare a10-0',
+      'apply a5-0',
     ]);
     expect(handled.map((b) => b.events[0]!.event_id)).toEqual(['a0-0', 'a5-0', 'a10-0', 'a15-0']);
     expect(handled.slice(1).every((b) => prepared.has(b))).toBe(true);

@@ -168,9 +168,9 @@ class EmbeddedLog implements Transport {
 
   /**
    * One batch at a time, in order: the checkpoint handed out with a batch must move in order.
-   * While a batch is in the handler, the next one is read ahead when a full batch waits behind
-   * it, and given to `prepare`: reading, decoding and the consumer's CPU work overlap the
-   * current batch's transaction. The position still moves only once a batch was acknowledged.
+   * Before a batch goes to the handler, the next one is read ahead when a full batch waits
+   * behind it, and given to `prepare`: the consumer's CPU work on it can then overlap the current
+   * batch's transaction. The position still moves only once a batch was acknowledged.
    */
   private async run(handler: (batch: Batch) => Promise<void>, opts: ConsumeOptions): Promise<void> {
     const stop = this.stop.signal;
@@ -194,12 +194,13 @@ class EmbeddedLog implements Transport {
           const read = await this.reader.readBatch(opts.maxBatchEvents);
           current = { read, batch: toBatch(read) };
         }
-        // Redelivers the same batch until the handler takes it; false once stopped.
-        const delivered = deliver(handler, current.batch, { signal: stop, logger: this.logger });
+        // The next full batch is read (and handed to `prepare`) before this one is delivered,
+        // so that its preparation can run during this one's transaction.
         if (this.reader.waiting - current.read.counted >= opts.maxBatchEvents) {
           ahead = await this.readAhead(current.read.next, opts, toBatch);
         }
-        if (!(await delivered)) {
+        // Redelivers the same batch until the handler takes it; false once stopped.
+        if (!(await deliver(handler, current.batch, { signal: stop, logger: this.logger }))) {
           break;
         }
         await this.reader.advance(current.read.next, current.read.counted, opts.release);
