@@ -187,10 +187,21 @@ describe.skipIf(!pgUp || !kafkaUp || !jarsUp)('Kafka faults', () => {
     await countsExactly(api.url, site, 10, 60_000);
 
     await proxy.down();
+    // A publish answered 503 (a timeout under load) may still have been written: its resend is
+    // then a second message with the same ids, which the loss counts as a message.
+    let unanswered = 0;
     for (let n = 0; n < 20; n++) {
       // A client resends what got no 202 (a 503 under load), with the same ids.
       const body = events(site, `lost-${n}`, 10);
-      await waitFor(async () => (await post(api.url, body)) === 202, 20_000, { intervalMs: 200 });
+      await waitFor(
+        async () => {
+          const ok = (await post(api.url, body)) === 202;
+          unanswered += ok ? 0 : 1;
+          return ok;
+        },
+        20_000,
+        { intervalMs: 200 },
+      );
     }
     // The offsets are read every 2 s: wait for more than two readings, so that one has seen
     // all 20 messages even on a loaded machine.
@@ -221,8 +232,13 @@ describe.skipIf(!pgUp || !kafkaUp || !jarsUp)('Kafka faults', () => {
     await sleep(6000); // a held batch commits once the worker's retry finds the database
     const held = ((await views(api.url, site)) - 15) / 10;
     expect(Number.isInteger(held)).toBe(true);
-    expect(lost + held).toBe(20);
-    console.log(`kafka: log_lost ${lost} messages of 10 events; ${held} held and counted`);
+    // Exactly the 20 messages, unless a refused publish was written all the same (see above):
+    // each such copy is one more message, lost or held (held copies count once in the views).
+    expect(lost + held).toBeGreaterThanOrEqual(20);
+    expect(lost + held).toBeLessThanOrEqual(20 + unanswered);
+    console.log(
+      `kafka: log_lost ${lost} messages of 10 events; ${held} held and counted; ${unanswered} publishes refused and resent`,
+    );
     await dropTopic(env);
   }, 90_000);
 });
