@@ -20,6 +20,7 @@ import type { BenchOptions } from './options.js';
 import { fmtInt, type Progress } from './progress.js';
 import { SERVICES, ensureServices } from './services.js';
 import type { ImportRunResult, ImportSpeedResult } from './types.js';
+import { prng } from '../demo/traffic.js';
 
 const DAY_MS = 86_400_000;
 const SITES = 20;
@@ -249,7 +250,7 @@ async function generate(
   file: string,
   events: number,
 ): Promise<{ recount: Recount; copyLines: string[] }> {
-  const rand = mulberry32(20261201);
+  const rand = prng(20261201);
   const site = zipf(SITES, rand);
   const path = zipf(PATHS, rand);
   const end = Date.now() - 2 * 3600_000;
@@ -288,18 +289,6 @@ async function generate(
   stream.end(chunk);
   await once(stream, 'finish');
   return { recount, copyLines };
-}
-
-/** A small seeded PRNG (mulberry32): [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Zipf(1) over 0 … n-1: item k with weight 1/(k+1). */

@@ -15,6 +15,7 @@ import { applyRollups } from '../../src/storage/rollups.repo.js';
 import { caughtUp, get, post, startServer, type TestServer } from '../helpers/server.js';
 import { createTestDatabase, pgAvailable } from '../helpers/services.pg.js';
 import { requireService } from '../helpers/services.js';
+import { prng } from '../../scripts/demo/traffic.js';
 
 const DAY = 86_400_000;
 const today = Date.UTC(
@@ -26,18 +27,6 @@ const iso = (t: number) => new Date(t).toISOString().slice(0, 10);
 const SITE = 'months';
 const SPAN = 120;
 
-/** A small seeded generator (mulberry32): the same events every run. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Ev {
   event_id: string;
   site_id: string;
@@ -48,7 +37,7 @@ interface Ev {
 
 /** `n` events over the last SPAN days (or `days` ago), paths skewed so that counts tie often. */
 function events(seed: number, n: number, prefix: string, days?: [number, number]): Ev[] {
-  const r = rng(seed);
+  const r = prng(seed);
   const [lo, hi] = days ?? [1, SPAN];
   return Array.from({ length: n }, (_, i) => {
     const k = Math.floor(60 * r() * r());
