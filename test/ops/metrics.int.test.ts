@@ -29,7 +29,11 @@ const servicesUp =
   requireService('PostgreSQL', await pgAvailable(), 'it runs on 127.0.0.1:5432 on this machine') &&
   requireService('Redis', await redisAvailable(), 'bash scripts/services.sh up');
 
-/** Every sample of an exposition, keyed `name{labels}`; throws on a line that is not one. */
+/**
+ * Every sample of an exposition, keyed `name{labels}`; throws on a line that is not one. NaN may
+ * come as prom-client writes it (`Nan`, e.g. the event-loop lag before its first sample), which
+ * Prometheus reads (Go's ParseFloat ignores the case).
+ */
 function parse(text: string): Map<string, number> {
   const out = new Map<string, number>();
   for (const line of text.split('\n')) {
@@ -37,7 +41,7 @@ function parse(text: string): Map<string, number> {
       continue;
     }
     const m =
-      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|[Nn]a[Nn]|\+Inf|-Inf)$/.exec(
         line,
       );
     if (!m) {
