@@ -238,8 +238,10 @@ export function createAggregator(
         release,
         prepare: (batch) => apply.prepare(batch),
         onLost: async (loss) => {
+          // A count the log cannot tell is at least one; a known 0 (all it lost was in hand,
+          // so counted all the same) adds nothing: the incident is in the log and in /health.
+          await addDrops(db, Date.now(), { log_lost: loss.events ?? 1 });
           logger.error(loss, 'the log lost events it had acknowledged; counted as log_lost');
-          await addDrops(db, Date.now(), { log_lost: Math.max(1, loss.events) });
         },
       });
       consuming.catch((err: unknown) => logger.error({ err }, 'consumer stopped'));

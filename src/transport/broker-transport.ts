@@ -81,7 +81,7 @@ export class LogLosses {
   record(loss: LogLoss, report: boolean): void {
     this.last = {
       incidents: (this.last?.incidents ?? 0) + 1,
-      events: (this.last?.events ?? 0) + loss.events,
+      events: (this.last?.events ?? 0) + (loss.events ?? 0),
       lastAt: Date.now(),
       reason: loss.reason,
     };

@@ -61,7 +61,7 @@ export class KafkaLossWatch {
       if (found) {
         this.report(p.partition, found.reason, found.events);
       } else if (reset && !this.isExplained(p.partition)) {
-        this.report(p.partition, 'an out-of-range offset was reset (count unknown)', 0);
+        this.report(p.partition, 'an out-of-range offset was reset (count unknown)', undefined);
       }
       this.last.set(p.partition, p);
     }
@@ -131,7 +131,7 @@ export class KafkaLossWatch {
     return at !== undefined && Date.now() - at < EXPLAINED_MS;
   }
 
-  private report(partition: number, reason: string, events: number): void {
+  private report(partition: number, reason: string, events: number | undefined): void {
     this.losses.record(
       { reason: `kafka: ${reason} (topic ${this.topic}, partition ${partition})`, events },
       this.owned.has(partition),

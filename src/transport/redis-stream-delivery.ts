@@ -37,15 +37,15 @@ export class StreamDelivery {
     for (let i = 0; i < chunks.length; i++) {
       await this.freeSlot();
       if (this.signal.aborted) {
-        await release(
-          this.d,
-          chunks.slice(i).flatMap((c) => c.map((e) => e.id)),
-        );
+        const rest = chunks.slice(i).flatMap((c) => c.map((e) => e.id));
+        this.d.guard.holding -= rest.length;
+        await release(this.d, rest);
         return false;
       }
       const chunk = chunks[i]!;
       const ids = chunk.map((e) => e.id);
-      this.d.guard.holding += ids.length;
+      // Held since the read (StreamReader.parse), also while waiting here for a slot: Redis
+      // forgetting them then loses nothing, since they are still handled.
       const done: Promise<void> = this.handle(
         chunk.flatMap((e) => e.events),
         chunk.flatMap((e) => (e.undecodable ? [e.undecodable] : [])),

@@ -41,7 +41,7 @@ export class StreamGuard {
   private checking: Promise<void> | undefined;
   /** The group's backlog (entries) as last read: what a loss took at least. */
   backlog = 0;
-  /** Entries this process's consumer holds in batches being handled: read, so not lost. */
+  /** Entries this process's consumer has read and not yet acknowledged or released: not lost. */
   holding = 0;
   /** Whether this process consumes: only a consumer may be elected to report a loss. */
   consuming = false;

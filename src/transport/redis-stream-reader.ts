@@ -147,6 +147,7 @@ export class StreamReader {
       return entries.concat(await this.read(false, this.readCount(maxEvents - events)));
     } catch (err) {
       // Read but not handed out: let them be taken again at once, not after the idle timeout.
+      this.d.guard.holding -= entries.length;
       await release(
         this.d,
         entries.map((e) => e.id),
@@ -179,6 +180,9 @@ export class StreamReader {
       out.push(entry);
       events += entry.events.length;
     }
+    // In this consumer's hands from the moment they are read (not lost if Redis forgets them):
+    // handed back by the delivery when their batch ends or they are released.
+    this.d.guard.holding += out.length;
     if (out.length > 0) {
       this.avgEventsPerEntry = 0.7 * this.avgEventsPerEntry + (0.3 * events) / out.length;
     }

@@ -29,8 +29,12 @@ export interface Undecodable {
  */
 export interface LogLoss {
   reason: string;
-  /** Events known lost, when the log can tell (else 0: the incident is still counted). */
-  events: number;
+  /**
+   * Entries known lost (each holds at least one event), when the log can tell: 0 when all it
+   * lost was in this consumer's hands, so still counted. Undefined when it cannot tell: the
+   * drop ledger then counts at least one.
+   */
+  events: number | undefined;
 }
 
 export interface ConsumeOptions {
