@@ -4,7 +4,10 @@
  * bench's `single` phase, interleaved, `--runs` rounds; prints each one's CPU µs per request
  * (user + system, every thread) and req/s, with medians. Tally's own figures come from
  * `npm run bench -- --phases single` (its "CPU per single-event request" table).
+ * With them, the durable write's floor (log-floor-server.ts): the body parsed and published to
+ * Redis through Tally's own log, on node:http and on fastify (REDIS_URL, default the local one).
  * Usage: node --import tsx scripts/bench/edge-floor.ts [-c 50] [-d 8] [--runs 3] [--profile DIR]
+ *        [--servers 'bare node:http,fastify alone,node:http + Redis log,fastify + Redis log']
  * (`--profile`: each server under --cpu-prof, its profile in DIR, for profile-summary.ts;
  * `--semi-space MB`: V8's young generation bounded as Tally's processes are started, by
  * `--max-semi-space-size`, which sets how often the young generation is collected)
@@ -23,6 +26,8 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     profile: { type: 'string' },
     'semi-space': { type: 'string' },
+    /** Comma-separated labels: only those servers (default all). */
+    servers: { type: 'string' },
   },
 });
 const connections = Number(values.connections);
@@ -31,16 +36,19 @@ const runs = Number(values.runs);
 process.chdir(REPO_ROOT);
 const progress = createProgress();
 const servers = [
-  { label: 'bare node:http', script: 'scripts/bench/bare-server.ts' },
-  { label: 'fastify alone', script: 'scripts/bench/fastify-floor-server.ts' },
-];
+  { label: 'bare node:http', script: 'scripts/bench/bare-server.ts', args: [] },
+  { label: 'fastify alone', script: 'scripts/bench/fastify-floor-server.ts', args: [] },
+  // The durable write's floor: the body parsed and published to Redis through Tally's log.
+  { label: 'node:http + Redis log', script: 'scripts/bench/log-floor-server.ts', args: ['http'] },
+  { label: 'fastify + Redis log', script: 'scripts/bench/log-floor-server.ts', args: ['fastify'] },
+].filter((s) => values.servers === undefined || values.servers.split(',').includes(s.label));
 const figures = new Map<string, { us: number[]; rps: number[] }>();
 
 for (let run = 1; run <= runs; run++) {
   for (const s of run % 2 === 1 ? servers : [...servers].reverse()) {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const child = spawnNode(s.label, s.script, [String(port)], {
+    const child = spawnNode(s.label, s.script, [String(port), ...s.args], {
       keepChars: 4000,
       ...(values['semi-space']
         ? { env: { NODE_OPTIONS: `--max-semi-space-size=${values['semi-space']}` } }
