@@ -58,6 +58,20 @@ describe('countryOf (bundled @ip-location-db database)', () => {
 });
 
 describe('openCountries', () => {
+  it('answers an address seen lately from memory, the same as the first time, past the bound too', () => {
+    const { countryOf: fresh } = openCountries(undefined);
+    const ips = ['8.8.8.8', '192.168.1.1', '193.0.6.139', '::1', '2001:67c:2e8:22::c100:68b'];
+    const first = ips.map((ip) => fresh(ip));
+    expect(first).toEqual(['US', undefined, 'NL', undefined, 'NL']);
+    // Again, between more distinct addresses than the memory holds (it starts over when full).
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 12_000; i++) {
+        fresh(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+      }
+      expect(ips.map((ip) => fresh(ip))).toEqual(first);
+    }
+  });
+
   it('reads a MAXMIND_DB path instead of the bundled file', () => {
     expect(openCountries(BUNDLED_COUNTRY_DB).countryOf('8.8.8.8')).toBe('US');
   });
