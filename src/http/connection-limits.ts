@@ -2,6 +2,12 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from '../logger.js';
 
+interface Latest {
+  req: IncomingMessage | undefined;
+  res: ServerResponse | undefined;
+  since: number;
+}
+
 /** Timeouts and cap of one HTTP server (config.http; README "Connections and timeouts"). */
 export interface ConnectionLimits {
   /** The whole request, headers and body, from its first byte; then 408 and closed. */
@@ -67,30 +73,32 @@ export function enforceLimits(
       }
     });
   }
-  /** Each open connection: its requests whose response has not closed, and when they came. */
-  const open = new Map<Socket, Map<IncomingMessage, number>>();
+  /**
+   * Each open connection's latest request, its response and when it came. No listener per
+   * response (this runs on every request at full speed): an HTTP/1.1 connection's requests are
+   * read one after another and answered in order, so while the latest response is unfinished
+   * some request is in hand, and only the latest one can still be incomplete.
+   */
+  const open = new Map<Socket, Latest>();
   server.on('connection', (socket: Socket) => {
-    open.set(socket, new Map());
+    open.set(socket, { req: undefined, res: undefined, since: 0 });
     socket.once('close', () => open.delete(socket));
   });
-  // One listener function for every response (no closure, no `once` wrapper per request: this
-  // runs on every request at full speed).
-  function forget(this: ServerResponse) {
-    open.get(this.req.socket)?.delete(this.req);
-  }
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    open.get(req.socket)?.set(req, Date.now());
-    res.on('close', forget);
+    const latest = open.get(req.socket);
+    if (latest !== undefined) {
+      latest.req = req;
+      latest.res = res;
+      latest.since = Date.now();
+    }
   });
   const sweep = () => {
     const now = Date.now();
-    for (const [socket, requests] of open) {
-      const stalled = [...requests].some(
-        ([req, since]) => !req.complete && now - since >= limits.requestTimeoutMs,
-      );
-      if (stalled) {
+    for (const [socket, { req, res, since }] of open) {
+      const inHand = res !== undefined && !res.writableFinished;
+      if (inHand && !req!.complete && now - since >= limits.requestTimeoutMs) {
         timeout(socket);
-      } else if (requests.size === 0) {
+      } else if (!inHand) {
         // Idle, or its headers not finished: no request of theirs was taken.
         socket.destroy();
       }
