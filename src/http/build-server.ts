@@ -3,7 +3,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { enforceLimits, serverOptions, type ConnectionLimits } from './connection-limits.js';
-import { lazyRequestLogger } from './request-logger.js';
+import { withLazyChildren } from './request-logger.js';
 import {
   clientErrorHandler,
   expectationFailed,
@@ -41,11 +41,10 @@ export async function buildServer(
       : 'headers within 60000 ms',
   );
   const app = Fastify({
-    loggerInstance: log,
+    // `req.log` is made when first used, not for every request (request-logger.ts).
+    loggerInstance: withLazyChildren(log),
     // Per-request log lines cost more than the request itself at full speed; errors are logged.
     logController: new LogController({ disableRequestLogging: true }),
-    // `req.log` is made when first used, not for every request (request-logger.ts).
-    childLoggerFactory: lazyRequestLogger,
     bodyLimit: opts.maxBodyBytes,
     // Answered below, in the error body; Fastify's own 503 has another shape.
     return503OnClosing: false,

@@ -2,7 +2,8 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type * as Pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { lazyRequestLogger } from './request-logger.js';
+import Fastify from 'fastify';
+import { lazyRequestLogger, withLazyChildren } from './request-logger.js';
 
 function capture(level: string) {
   const lines: Record<string, unknown>[] = [];
@@ -49,5 +50,47 @@ describe('lazyRequestLogger', () => {
     expect(children).toBe(0);
     log.warn('logged');
     expect(children).toBe(1);
+  });
+
+  it("as fastify's root logger: each request's logger is lazy, and a line carries its reqId", async () => {
+    const { parent, lines } = capture('info');
+    let children = 0;
+    const counting = new Proxy(parent, {
+      get(target, prop, receiver) {
+        if (prop === 'child') {
+          children++;
+        }
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    const app = Fastify({
+      loggerInstance: withLazyChildren(counting),
+      disableRequestLogging: true,
+    });
+    app.get('/quiet', async () => ({ ok: true }));
+    app.get('/loud', async (req) => {
+      req.log.warn({ code: 'Y' }, 'told');
+      return { ok: true };
+    });
+    await app.ready();
+    const before = children;
+    expect((await app.inject({ url: '/quiet' })).statusCode).toBe(200);
+    expect(children).toBe(before);
+    // The first line also makes the route's logger (kept); after that, one child per line.
+    expect((await app.inject({ url: '/loud' })).statusCode).toBe(200);
+    const made = children;
+    expect(made).toBeGreaterThan(before);
+    expect((await app.inject({ url: '/loud' })).statusCode).toBe(200);
+    expect(children).toBe(made + 1);
+    expect((await app.inject({ url: '/quiet' })).statusCode).toBe(200);
+    expect(children).toBe(made + 1);
+    app.log.info('root line');
+    await new Promise((r) => setImmediate(r));
+    expect(lines.find((l) => l['msg'] === 'told')).toMatchObject({
+      code: 'Y',
+      reqId: expect.any(String),
+    });
+    expect(lines.find((l) => l['msg'] === 'root line')).toMatchObject({ service: 'tally' });
+    await app.close();
   });
 });
