@@ -16,6 +16,20 @@ function capture(level: string) {
   return { parent: pino({ level, base: { service: 'tally' } }, stream), lines };
 }
 
+/** `parent`, counting the children made of it. */
+function countingChildren(parent: Pino.Logger) {
+  let n = 0;
+  const counting = new Proxy(parent, {
+    get(target, prop, receiver) {
+      if (prop === 'child') {
+        n++;
+      }
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+  });
+  return { counting, children: () => n };
+}
+
 describe('lazyRequestLogger', () => {
   it('logs what a pino child would, with the request id bound', async () => {
     const { parent, lines } = capture('info');
@@ -35,34 +49,18 @@ describe('lazyRequestLogger', () => {
 
   it('makes no child while nothing is logged at an enabled level', () => {
     const { parent } = capture('warn');
-    let children = 0;
-    const counting = new Proxy(parent, {
-      get(target, prop, receiver) {
-        if (prop === 'child') {
-          children++;
-        }
-        return Reflect.get(target, prop, receiver) as unknown;
-      },
-    });
+    const { counting, children } = countingChildren(parent);
     const log = lazyRequestLogger(counting, { reqId: 'req-8' }, {});
     log.info('not logged');
     log.debug('not logged');
-    expect(children).toBe(0);
+    expect(children()).toBe(0);
     log.warn('logged');
-    expect(children).toBe(1);
+    expect(children()).toBe(1);
   });
 
   it("as fastify's root logger: each request's logger is lazy, and a line carries its reqId", async () => {
     const { parent, lines } = capture('info');
-    let children = 0;
-    const counting = new Proxy(parent, {
-      get(target, prop, receiver) {
-        if (prop === 'child') {
-          children++;
-        }
-        return Reflect.get(target, prop, receiver) as unknown;
-      },
-    });
+    const { counting, children } = countingChildren(parent);
     const app = Fastify({
       loggerInstance: withLazyChildren(counting),
       disableRequestLogging: true,
@@ -73,17 +71,17 @@ describe('lazyRequestLogger', () => {
       return { ok: true };
     });
     await app.ready();
-    const before = children;
+    const before = children();
     expect((await app.inject({ url: '/quiet' })).statusCode).toBe(200);
-    expect(children).toBe(before);
+    expect(children()).toBe(before);
     // The first line also makes the route's logger (kept); after that, one child per line.
     expect((await app.inject({ url: '/loud' })).statusCode).toBe(200);
-    const made = children;
+    const made = children();
     expect(made).toBeGreaterThan(before);
     expect((await app.inject({ url: '/loud' })).statusCode).toBe(200);
-    expect(children).toBe(made + 1);
+    expect(children()).toBe(made + 1);
     expect((await app.inject({ url: '/quiet' })).statusCode).toBe(200);
-    expect(children).toBe(made + 1);
+    expect(children()).toBe(made + 1);
     app.log.info('root line');
     await new Promise((r) => setImmediate(r));
     expect(lines.find((l) => l['msg'] === 'told')).toMatchObject({
