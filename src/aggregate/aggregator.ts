@@ -38,6 +38,8 @@ export interface AggregatorStats {
   bots: number;
   duplicates: number;
   deadLettered: number;
+  /** Batches applied from what was prepared while the batch before them was applied. */
+  preparedAhead: number;
   lastBatchAt: number | undefined;
   lastError: string | undefined;
   /** When the batch that failed last failed (cleared by the next success). */
@@ -91,6 +93,7 @@ export function createAggregator(
     bots: 0,
     duplicates: 0,
     deadLettered: 0,
+    preparedAhead: 0,
     lastBatchAt: undefined,
     lastError: undefined,
     lastErrorAt: undefined,

@@ -19,6 +19,8 @@ export interface ApplyTotals {
   bots: number;
   duplicates: number;
   deadLettered: number;
+  /** Batches applied from what `prepare` did ahead of them. */
+  preparedAhead: number;
 }
 
 type Checkpoint = Batch['checkpoint'];
@@ -33,7 +35,7 @@ export interface BatchApplier {
   /**
    * Does a batch's CPU work ahead of its transaction: the in-batch dedup, each event's
    * dimensions and the rollup write as if every event were new (the usual case). The embedded
-   * log hands it the next batch before the current one; the work is done while the current
+   * log hands it the next batch while the current one is applied; the work is done while a
    * batch's dedup insert runs on the database's thread (the longest statement: the main
    * thread's event loop is not needed then), and applying the batch reuses it, or redoes the
    * rollups for the events the dedup table let through.
@@ -71,6 +73,8 @@ export function createBatchApplier(deps: {
   const prepared = new WeakMap<Batch, Prepared>();
   /** Handed to `prepare`, to be prepared while the current batch's dedup insert runs. */
   let pending: Batch | undefined;
+  /** Whether a batch's dedup insert is on the database's thread now. */
+  let inserting = false;
   const preparePending = () => {
     const b = pending;
     pending = undefined;
@@ -118,7 +122,10 @@ export function createBatchApplier(deps: {
       const held: HeldState = {};
       const newEvents =
         fresh.length > 0
-          ? await insertEventIds(tx, fresh, deps.dedupWindowMs, held, preparePending)
+          ? await insertEventIds(tx, fresh, deps.dedupWindowMs, held, () => {
+              inserting = true;
+              preparePending();
+            }).finally(() => (inserting = false))
           : [];
       duplicates += fresh.length - newEvents.length;
       let rollups = p.rollups;
@@ -153,6 +160,9 @@ export function createBatchApplier(deps: {
     totals.bots += botsLeftOut;
     totals.duplicates += duplicates;
     totals.deadLettered += dead.length;
+    if (ahead !== undefined) {
+      totals.preparedAhead++;
+    }
   }
 
   async function deadLetter(
@@ -186,6 +196,7 @@ export function createBatchApplier(deps: {
       pending = undefined; // its turn came first: split in its own transaction
     }
     const ahead = prepared.get(batch);
+
     return applyIsolating(batch.events, batch.checkpoint, {
       apply: async (items, last) => {
         // What was prepared holds the whole batch; a part of it (bisection) is split again.
@@ -200,6 +211,9 @@ export function createBatchApplier(deps: {
   return Object.assign(applier, {
     prepare(batch: Batch): void {
       pending = batch;
+      if (inserting) {
+        preparePending(); // handed over while an insert runs: now is the time
+      }
     },
   });
 }

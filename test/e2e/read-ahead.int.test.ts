@@ -73,6 +73,8 @@ it('a backlog applied with read-ahead counts every event and visitor exactly onc
       Object.values((await db.query<Record<string, string>>(sql, ['ahead'])).rows[0] ?? {})[0] ?? 0,
     );
   expect(agg.stats().batches).toBeGreaterThan(10);
+  // Most batches were prepared while the one before them was in its transaction.
+  expect(agg.stats().preparedAhead).toBeGreaterThan(agg.stats().batches / 2);
   expect(await one('SELECT SUM(views)::int8 FROM site_daily WHERE site_id = $1')).toBe(ids.size);
   expect(await one('SELECT SUM(views)::int8 FROM site_daily_paths WHERE site_id = $1')).toBe(
     ids.size,

@@ -168,7 +168,7 @@ class EmbeddedLog implements Transport {
 
   /**
    * One batch at a time, in order: the checkpoint handed out with a batch must move in order.
-   * Before a batch goes to the handler, the next one is read ahead when a full batch waits
+   * While a batch is with the handler, the next one is read ahead when a full batch waits
    * behind it, and given to `prepare`: the consumer's CPU work on it can then overlap the current
    * batch's transaction. The position still moves only once a batch was acknowledged.
    */
@@ -194,13 +194,20 @@ class EmbeddedLog implements Transport {
           const read = await this.reader.readBatch(opts.maxBatchEvents);
           current = { read, batch: toBatch(read) };
         }
-        // The next full batch is read (and handed to `prepare`) before this one is delivered,
-        // so that its preparation can run during this one's transaction.
-        if (this.reader.waiting - current.read.counted >= opts.maxBatchEvents) {
-          ahead = await this.readAhead(current.read.next, opts, toBatch);
-        }
+        // The next full batch is read (and handed to `prepare`) while this one is delivered:
+        // the reading and decoding, and then its preparation, run during this one's
+        // transaction, not between two of them (the database's thread would wait).
+        const reading =
+          this.reader.waiting - current.read.counted >= opts.maxBatchEvents
+            ? this.readAhead(current.read.next, opts, toBatch)
+            : undefined;
         // Redelivers the same batch until the handler takes it; false once stopped.
-        if (!(await deliver(handler, current.batch, { signal: stop, logger: this.logger }))) {
+        const delivered = await deliver(handler, current.batch, {
+          signal: stop,
+          logger: this.logger,
+        });
+        ahead = await reading;
+        if (!delivered) {
           break;
         }
         await this.reader.advance(current.read.next, current.read.counted, opts.release);

@@ -13,6 +13,12 @@ import type { WrittenLog } from './writer.js';
  */
 
 const READ_CHUNK = 4 * 1024 * 1024;
+/**
+ * Payload bytes decoded between two turns of the event loop. A batch is read ahead while the
+ * one before it is in its transaction; decoding all of it at once (a few MB: 10-20 ms) held up
+ * the replies of that transaction's statements, and the database's thread waited.
+ */
+const DECODE_SLICE_BYTES = 256 * 1024;
 /** How much of an undecodable record's payload its dead letter keeps. */
 export const UNDECODABLE_KEEP_CHARS = 16 * 1024;
 
@@ -146,6 +152,7 @@ export class LogReader {
     const undecodable: Undecodable[] = [];
     let counted = 0;
     let cursor = from;
+    let decodedSinceYield = 0;
     while (counted < maxEvents && cursor < this.written.end) {
       const base = this.segmentFor(cursor);
       const idx = segments.indexOf(base);
@@ -173,6 +180,11 @@ export class LogReader {
         if (d.kind === 'corrupt') {
           throw new Error(`corrupt record in durable log at position ${cursor + off}`);
         }
+        if (decodedSinceYield >= DECODE_SLICE_BYTES) {
+          decodedSinceYield = 0;
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+        decodedSinceYield += d.rec.size;
         const decoded = decodeEvents(d.rec.payload, cursor + off);
         if ('events' in decoded) {
           for (const e of decoded.events) {
