@@ -7,6 +7,7 @@ import { addDrops } from '../storage/drop-ledger.repo.js';
 import { KnownKeys } from '../rollups/known-keys.js';
 import type { Batch, Transport } from '../transport/transport.js';
 import { createBatchApplier } from './apply-batch.js';
+import { SeenIds } from '../storage/seen-ids.js';
 import { createRetention } from './retention.js';
 import { createPathMonths } from './path-months.js';
 import { ArrivalTracker, createDedupMaintenance } from './dedup-maintenance.js';
@@ -46,6 +47,8 @@ export interface AggregatorStats {
   lastErrorAt: number | undefined;
   /** Whether `pause()` holds the aggregator (new batches wait in the log). */
   paused: boolean;
+  /** The embedded database's dedup filter (seen-ids.ts): whether it is trusted, its ids. */
+  dedupFilter?: { ready: boolean; ids: number };
 }
 
 export interface Aggregator {
@@ -114,6 +117,9 @@ export function createAggregator(
   let purgeTimer: NodeJS.Timeout | undefined;
   // Most events come from a user already counted that day: skip re-sending those rows.
   const knownUsers = new KnownKeys(opts.knownUsers ?? 100_000);
+  // The embedded database belongs to this process: its aggregator is the dedup table's only
+  // writer, and can know which ids the table surely does not hold (seen-ids.ts).
+  const seen = db.kind === 'pglite' ? new SeenIds() : undefined;
   const apply = createBatchApplier({
     db,
     logger,
@@ -121,6 +127,7 @@ export function createAggregator(
     knownUsers,
     totals: stats,
     bots: opts.bots ?? 'drop',
+    seen,
   });
   const arrivals = new ArrivalTracker();
   const dedup = createDedupMaintenance({
@@ -130,6 +137,7 @@ export function createAggregator(
     windowMs: opts.dedupWindowMs,
     clock: opts.clock ?? Date.now,
     standing: (now) => arrivals.standing(now, !pendingIn(transport)),
+    dropped: (gens) => seen?.forget(gens),
   });
 
   const retention = createRetention(db, logger, {
@@ -143,6 +151,7 @@ export function createAggregator(
   const maintain = () =>
     (maintaining ??= (async () => {
       await dedup.run();
+      await seen?.fill(db, logger); // again, if filling failed
       await pathMonths();
       await retention();
     })().finally(() => {
@@ -249,6 +258,8 @@ export function createAggregator(
       });
       consuming.catch((err: unknown) => logger.error({ err }, 'consumer stopped'));
       await dedup.rotate();
+      // In the background: until it is filled, batches check every id.
+      void seen?.fill(db, logger);
       purgeTimer = setInterval(() => void maintain(), opts.purgeEveryMs ?? 60_000);
       purgeTimer.unref();
     },
@@ -289,7 +300,10 @@ export function createAggregator(
         logger.info('resumed');
       }
     },
-    stats: () => ({ ...stats }),
+    stats: () => ({
+      ...stats,
+      ...(seen === undefined ? {} : { dedupFilter: { ready: seen.ready, ids: seen.size } }),
+    }),
   };
 }
 

@@ -7,6 +7,7 @@ import { saveCheckpoint } from '../storage/checkpoints.repo.js';
 import { addDeadLetters } from '../storage/dead-letters.repo.js';
 import { addDrops } from '../storage/drop-ledger.repo.js';
 import { insertEventIds, type HeldState } from '../storage/event-ids.repo.js';
+import type { SeenIds } from '../storage/seen-ids.js';
 import { prepareRollups, writeRollups, type PreparedRollups } from '../storage/rollups.repo.js';
 import type { KnownKeys } from '../rollups/known-keys.js';
 import type { Batch, Undecodable } from '../transport/transport.js';
@@ -66,6 +67,8 @@ export function createBatchApplier(deps: {
   totals: ApplyTotals;
   /** Bot events: `drop` (counted as drop reason `bot` only) or `count` (like people). */
   bots?: 'drop' | 'count';
+  /** The ids written, when this process is the dedup table's only writer (see seen-ids.ts). */
+  seen?: SeenIds;
 }): BatchApplier {
   const { db, logger, knownUsers, totals } = deps;
   const bots = deps.bots ?? 'drop';
@@ -122,9 +125,13 @@ export function createBatchApplier(deps: {
       const held: HeldState = {};
       const newEvents =
         fresh.length > 0
-          ? await insertEventIds(tx, fresh, deps.dedupWindowMs, held, () => {
-              inserting = true;
-              preparePending();
+          ? await insertEventIds(tx, fresh, deps.dedupWindowMs, {
+              held,
+              whileInserting: () => {
+                inserting = true;
+                preparePending();
+              },
+              seen: deps.seen,
             }).finally(() => (inserting = false))
           : [];
       duplicates += fresh.length - newEvents.length;

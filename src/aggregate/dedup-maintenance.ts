@@ -83,6 +83,8 @@ export function createDedupMaintenance(deps: {
   clock: () => number;
   /** This worker's standing in the log (see ArrivalTracker.standing). */
   standing: (now: number) => number | undefined;
+  /** Told the generations dropped. */
+  dropped?: (gens: number[]) => void;
 }): DedupMaintenance {
   const { db, logger, workerId, windowMs, clock } = deps;
   // A generation as long as the window: earlier copies are in this one or the one before.
@@ -116,6 +118,7 @@ export function createDedupMaintenance(deps: {
           dayNumber(Math.min(low, now) - windowMs - HORIZON_SLACK_MS),
         );
         if (dropped.length > 0) {
+          deps.dropped?.(dropped);
           logger.info({ generations: dropped }, 'dropped dedup generations past the window');
         }
       }),

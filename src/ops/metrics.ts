@@ -17,6 +17,7 @@ export interface MetricSources {
       duplicates: number;
       deadLettered: number;
       lastBatchAt: number | undefined;
+      dedupFilter?: { ready: boolean; ids: number };
     };
   };
 }
@@ -143,6 +144,21 @@ export function createMetrics(base: Pick<MetricSources, 'db' | 'log'>): Metrics 
         const at = agg.stats().lastBatchAt;
         return at === undefined ? undefined : (Date.now() - at) / 1000;
       },
+      'gauge',
+    );
+    read(
+      'tally_dedup_filter_ready',
+      '1 while the embedded database dedup filter is trusted (new ids skip the conflict check)',
+      () => {
+        const f = agg.stats().dedupFilter;
+        return f === undefined ? undefined : f.ready ? 1 : 0;
+      },
+      'gauge',
+    );
+    read(
+      'tally_dedup_filter_ids',
+      'Event ids in the embedded database dedup filter',
+      () => agg.stats().dedupFilter?.ids,
       'gauge',
     );
   };

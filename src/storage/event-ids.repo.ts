@@ -1,6 +1,7 @@
 import type { CanonicalEvent } from '../events/event.js';
 import { DAY_MS } from '../events/time.js';
 import type { Db, Queryable } from './db.js';
+import type { SeenIds } from './seen-ids.js';
 
 /**
  * The dedup table, partitioned by arrival generation (migration 0005): a run of days in which
@@ -74,11 +75,27 @@ async function lockGenerations(tx: Queryable, held?: HeldState): Promise<Generat
   return { current: row.gen, all: row.gens };
 }
 
+/** What else `insertEventIds` takes. */
+export interface InsertOptions {
+  /** Receives what the lock's statement read besides (pass it on to `writeRollups`). */
+  held?: HeldState;
+  /**
+   * Called once the batch's longest statement (its main insert) is on its way to the database:
+   * CPU work done then overlaps it (the aggregator prepares the next batch) instead of holding
+   * up a shorter statement's reply.
+   */
+  whileInserting?: () => void;
+  /**
+   * The ids written so far, when this process is the table's only writer (the embedded
+   * database): the ids it surely does not hold go in with a plain INSERT (see seen-ids.ts).
+   */
+  seen?: SeenIds;
+}
+
 /**
  * Writes the ids of events already unique within their batch and returns the events that are
  * new: not written before by a copy that arrived within `windowMs` of this one. Must be the
- * first statement of its transaction (it takes the generation lock); `held` receives what the
- * lock's statement read besides (pass it on to `writeRollups`).
+ * first statement of its transaction (it takes the generation lock).
  *
  * The usual batches, all new or (redelivered) none new, are told apart by the row count alone;
  * only a mixed batch asks which rows this transaction wrote: those whose xmin is its own.
@@ -87,21 +104,75 @@ export async function insertEventIds(
   tx: Queryable,
   unsorted: CanonicalEvent[],
   windowMs: number,
-  held?: HeldState,
-  /**
-   * Called once the insert, the batch's longest statement, is on its way to the database: CPU
-   * work done then overlaps it (the aggregator prepares the next batch) instead of holding up a
-   * shorter statement's reply.
-   */
-  whileInserting?: () => void,
+  opts: InsertOptions = {},
 ): Promise<CanonicalEvent[]> {
-  const g = await lockGenerations(tx, held);
-  const gen = g.current;
+  const g = await lockGenerations(tx, opts.held);
   // In id order: two transactions inserting ids they share wait for each other in the same
   // order, never in a cycle (no deadlock between concurrent batches or workers).
-  let events = unsorted
+  const events = unsorted
     .slice()
     .sort((a, b) => (a.event_id < b.event_id ? -1 : a.event_id > b.event_id ? 1 : 0));
+  const { seen } = opts;
+  if (seen === undefined) {
+    return insertChecked(tx, g, events, windowMs, opts.whileInserting);
+  }
+  const maybe: CanonicalEvent[] = [];
+  const surelyNew: CanonicalEvent[] = [];
+  for (const e of events) {
+    (seen.mayHold(e.event_id) ? maybe : surelyNew).push(e);
+  }
+  const checked =
+    maybe.length > 0
+      ? await insertChecked(
+          tx,
+          g,
+          maybe,
+          windowMs,
+          surelyNew.length === 0 ? opts.whileInserting : undefined,
+        )
+      : [];
+  if (surelyNew.length > 0) {
+    const inserting = tx.query(
+      `/* aggregate:dedup-new */ INSERT INTO ${partition(g.current)} (gen, event_id, received_ms) SELECT $1::int4, * FROM unnest($2::text[], $3::int8[])`,
+      [g.current, surelyNew.map((e) => e.event_id), surelyNew.map((e) => e.received_at)],
+    );
+    opts.whileInserting?.();
+    try {
+      await inserting;
+    } catch (err) {
+      if ((err as { code?: unknown }).code === UNIQUE_VIOLATION) {
+        seen.distrust();
+        throw new Error(
+          'an event id the dedup filter did not hold was in the table (another writer?): the filter is off, the batch is applied again with every id checked',
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+  const written = checked.length === 0 ? surelyNew : surelyNew.concat(checked);
+  for (const e of written) {
+    seen.add(g.current, e.event_id);
+  }
+  return written;
+}
+
+const UNIQUE_VIOLATION = '23505';
+
+/**
+ * The ids of `events` (sorted, unique) that no copy within the window wrote before, written
+ * into the current generation: looked up in older generations, then inserted with
+ * `ON CONFLICT DO NOTHING`.
+ */
+async function insertChecked(
+  tx: Queryable,
+  g: Generations,
+  sorted: CanonicalEvent[],
+  windowMs: number,
+  whileInserting?: () => void,
+): Promise<CanonicalEvent[]> {
+  const gen = g.current;
+  let events = sorted;
   let from = gen;
   const older = events.filter((e) => {
     const holder = generationHolding(g, dayNumber(earliestCopyMs(e, windowMs)));

@@ -90,6 +90,9 @@ describe('/metrics', () => {
     );
     expect(m.get('tally_log_backlog_events')).toBe(0);
     expect(m.get('tally_log_up')).toBe(1);
+    // The embedded database's dedup filter: filled at start, then every id written (m1-m3).
+    expect(m.get('tally_dedup_filter_ready')).toBe(1);
+    expect(m.get('tally_dedup_filter_ids')).toBe(3);
     expect(m.get('tally_http_requests_total{route="/v1/events",method="POST",status="202"}')).toBe(
       2,
     );

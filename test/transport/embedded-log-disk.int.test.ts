@@ -74,7 +74,8 @@ const logFiles = (dir: string, sub = 'log') => readdirSync(join(dir, sub));
 const segmentBytes = (dir: string, sub = 'log') =>
   logFiles(dir, sub)
     .filter((f) => f.endsWith('.log'))
-    .reduce((n, f) => n + statSync(join(dir, sub, f)).size, 0);
+    // A segment listed may be deleted (consumed) before it is looked at: it holds nothing then.
+    .reduce((n, f) => n + (statSync(join(dir, sub, f), { throwIfNoEntry: false })?.size ?? 0), 0);
 
 let batchNo = 0;
 const batch = (n = 200) => {
