@@ -151,7 +151,7 @@ export function createAggregator(
   const maintain = () =>
     (maintaining ??= (async () => {
       await dedup.run();
-      await seen?.fill(db, logger); // again, if filling failed
+      await seen?.fill(db, logger, { stopped: () => stopping }); // again, if filling failed
       await pathMonths();
       await retention();
     })().finally(() => {
@@ -258,8 +258,13 @@ export function createAggregator(
       });
       consuming.catch((err: unknown) => logger.error({ err }, 'consumer stopped'));
       await dedup.rotate();
-      // In the background: until it is filled, batches check every id.
-      void seen?.fill(db, logger);
+      // In the background, once the batches may start (the edge loads first): until it is
+      // filled, batches check every id.
+      if (seen !== undefined) {
+        void Promise.resolve(held)
+          .catch(() => undefined)
+          .then(() => (stopping ? undefined : seen.fill(db, logger, { stopped: () => stopping })));
+      }
       purgeTimer = setInterval(() => void maintain(), opts.purgeEveryMs ?? 60_000);
       purgeTimer.unref();
     },

@@ -94,7 +94,13 @@ export class SeenIds {
    * fill are added by the writer itself, so none is missed. A failure leaves it untrusted; the
    * next call tries again.
    */
-  async fill(db: Queryable, logger: Logger, page = FILL_PAGE): Promise<void> {
+  async fill(
+    db: Queryable,
+    logger: Logger,
+    opts: { page?: number; stopped?: () => boolean } = {},
+  ): Promise<void> {
+    const page = opts.page ?? FILL_PAGE;
+    const stopped = opts.stopped ?? (() => false);
     if (this.state !== 'empty') {
       return;
     }
@@ -105,6 +111,10 @@ export class SeenIds {
       for (const gen of r.rows[0]?.gens ?? []) {
         let after = '';
         for (;;) {
+          if (stopped()) {
+            this.state = 'empty';
+            return;
+          }
           const ids = await db.query<{ event_id: string }>(
             `/* aggregate:seen-fill */ SELECT event_id FROM event_ids_g${Math.trunc(gen)} WHERE event_id > $1 ORDER BY event_id LIMIT ${Math.trunc(page)}`,
             [after],
@@ -121,6 +131,9 @@ export class SeenIds {
     } catch (err) {
       if (this.state === 'filling') {
         this.state = 'empty';
+      }
+      if (stopped()) {
+        return; // the database closed under it
       }
       logger.warn({ err }, 'reading the dedup ids into the filter failed; every id is checked');
       return;

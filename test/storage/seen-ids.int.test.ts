@@ -70,7 +70,7 @@ describe('the dedup filter', () => {
     }
     const seen = new SeenIds();
     expect(seen.mayHold('anything')).toBe(true); // not filled: it answers nothing
-    await seen.fill(db, log, 7_000); // in pages, the last one short
+    await seen.fill(db, log, { page: 7_000 }); // in pages, the last one short
     expect(seen.ready).toBe(true);
     expect(seen.size).toBe(30_000);
     expect(range('old-', 0, 30_000).every((id) => seen.mayHold(id))).toBe(true);
