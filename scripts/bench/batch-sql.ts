@@ -15,6 +15,7 @@ import { KnownKeys } from '../../src/rollups/known-keys.js';
 import type { Db, Queryable } from '../../src/storage/db.js';
 import { migrate } from '../../src/storage/migrate.js';
 import { createPgliteDb } from '../../src/storage/pglite-db.js';
+import { SeenIds } from '../../src/storage/seen-ids.js';
 import { canonicalPageView } from './ledger.js';
 
 const perBatch = Number(process.argv[2] ?? 2000);
@@ -44,13 +45,17 @@ const db = await createPgliteDb({ dataDir: dir, asyncCommit: true });
 // Older trees do not migrate a new embedded database when they open it.
 await migrate(db);
 const wrapped: Db = { ...db, transaction: (fn) => db.transaction((tx) => fn(timed(tx))) };
-const totals = { counted: 0, bots: 0, duplicates: 0, deadLettered: 0 };
+const totals = { counted: 0, bots: 0, duplicates: 0, deadLettered: 0, preparedAhead: 0 };
+// As the embedded aggregator runs: with the dedup filter (new ids skip the conflict check).
+const seen = new SeenIds();
+await seen.fill(db, pino({ level: 'silent' }));
 const apply = createBatchApplier({
   db: wrapped,
   logger: pino({ level: 'silent' }),
   dedupWindowMs: 3_600_000,
   knownUsers: new KnownKeys(100_000),
   totals,
+  seen,
 });
 const all = Array.from({ length: perBatch * batches }, (_, i) => canonicalPageView(i, now));
 const walls: number[] = [];
