@@ -157,7 +157,7 @@ export function createMetrics(base: Pick<MetricSources, 'db' | 'log'>): Metrics 
     );
     read(
       'tally_dedup_filter_ids',
-      'Event ids in the embedded database dedup filter',
+      'Event ids added to the embedded database dedup filter (one written while it fills may count twice)',
       () => agg.stats().dedupFilter?.ids,
       'gauge',
     );

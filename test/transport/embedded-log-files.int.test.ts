@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import {
   createEmbeddedLog,
   type EmbeddedLogOptions,
 } from '../../src/transport/embedded-log/embedded-log.js';
+import { LOCK_WAIT_MS } from '../../src/transport/embedded-log/dir-lock.js';
 import { encodeRecord, scanSegment } from '../../src/transport/embedded-log/segment-files.js';
 import type { Batch, Transport } from '../../src/transport/transport.js';
 
@@ -261,8 +262,25 @@ describe('embedded log', () => {
     // Same pid is allowed (re-open after close); simulate another live owner with our parent's pid.
     const { writeFileSync } = await import('node:fs');
     writeFileSync(join(dir, 'LOCK'), String(process.ppid));
+    const t0 = Date.now();
     await expect(createEmbeddedLog(opts(dir), log)).rejects.toThrow(/in use by process/);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(LOCK_WAIT_MS - 100); // it waited for it to go
     writeFileSync(join(dir, 'LOCK'), String(process.pid));
+    await t.close();
+  });
+
+  it('takes the lock of a process that is going away once it is gone', async () => {
+    const dir = newDir();
+    const { spawn } = await import('node:child_process');
+    const { writeFileSync } = await import('node:fs');
+    // An owner that lives on for a second after the restart begins (as a killed process does
+    // while the kernel frees it).
+    const owner = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 1000)']);
+    writeFileSync(join(dir, 'LOCK'), String(owner.pid));
+    const t0 = Date.now();
+    const t = await createEmbeddedLog(opts(dir), log);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(500);
+    expect(readFileSync(join(dir, 'LOCK'), 'utf8')).toBe(String(process.pid));
     await t.close();
   });
 

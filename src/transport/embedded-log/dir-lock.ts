@@ -8,12 +8,28 @@ import { join } from 'node:path';
  */
 const lockFile = (dir: string) => join(dir, 'LOCK');
 
-/** Takes the lock on `dir` (which must exist); throws while another live process holds it. */
-export async function takeLock(dir: string): Promise<void> {
+/**
+ * How long a start waits for the lock's owner to go. A process killed with SIGKILL still
+ * exists while the kernel frees its memory (the embedded database's is large): a restart right
+ * after it (a supervisor's) found it alive and refused to start.
+ */
+export const LOCK_WAIT_MS = 5_000;
+
+/**
+ * Takes the lock on `dir` (which must exist); throws while another live process holds it
+ * after `waitMs`.
+ */
+export async function takeLock(dir: string, waitMs = LOCK_WAIT_MS): Promise<void> {
   const lock = lockFile(dir);
   const owner = Number(await readFile(lock, 'utf8').catch(() => ''));
-  if (owner && owner !== process.pid && isAlive(owner)) {
-    throw new Error(`the log in ${dir} is in use by process ${owner}`);
+  if (owner && owner !== process.pid) {
+    const until = Date.now() + waitMs;
+    while (isAlive(owner)) {
+      if (Date.now() >= until) {
+        throw new Error(`the log in ${dir} is in use by process ${owner}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
   await writeFile(lock, String(process.pid));
   const fh = await open(lock, 'r');
