@@ -203,7 +203,6 @@ export function createBatchApplier(deps: {
       pending = undefined; // its turn came first: split in its own transaction
     }
     const ahead = prepared.get(batch);
-
     return applyIsolating(batch.events, batch.checkpoint, {
       apply: async (items, last) => {
         // What was prepared holds the whole batch; a part of it (bisection) is split again.

@@ -112,7 +112,9 @@ export class SeenIds {
         let after = '';
         for (;;) {
           if (stopped()) {
-            this.state = 'empty';
+            if (this.state === 'filling') {
+              this.state = 'empty';
+            }
             return;
           }
           const ids = await db.query<{ event_id: string }>(
